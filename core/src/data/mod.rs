@@ -1,0 +1,138 @@
+//! Datasets: images held as `u8` RGB, optional labels, parsed from bytes.
+//!
+//! Formats parse from byte slices here, so the same code runs natively and in the browser; the
+//! native crate does the file and folder access. Bad input is an error naming the file and the
+//! problem, never a panic.
+
+pub mod batch;
+pub mod cifar;
+pub mod image_folder;
+pub mod shapes;
+pub mod stl10;
+
+use crate::image::Image;
+
+/// An error in a dataset file, for the user: which file, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {problem}")]
+pub struct DataError {
+    pub file: String,
+    pub problem: String,
+}
+
+impl DataError {
+    pub fn new(file: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self { file: file.into(), problem: problem.into() }
+    }
+}
+
+/// Which part of a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    Test,
+    /// Images without labels (STL-10's `unlabeled_X.bin`).
+    Unlabeled,
+}
+
+impl Split {
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Test => "test",
+            Split::Unlabeled => "unlabeled",
+        }
+    }
+}
+
+/// A file that was left out of a dataset, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedFile {
+    pub path: String,
+    pub reason: String,
+}
+
+/// Images in memory with optional labels.
+#[derive(Debug, Clone, Default)]
+pub struct Dataset {
+    /// Format, e.g. `CIFAR-10 binary`.
+    pub format: String,
+    pub images: Vec<Image>,
+    /// One label per image, indexing `classes`; `None` for unlabeled data.
+    pub labels: Option<Vec<u32>>,
+    pub classes: Vec<String>,
+    /// Files left out while loading (ImageFolder only).
+    pub skipped: Vec<SkippedFile>,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty()
+    }
+
+    pub fn label(&self, index: usize) -> Option<u32> {
+        self.labels.as_ref().map(|l| l[index])
+    }
+
+    /// Number of images per class (empty for unlabeled data).
+    pub fn class_histogram(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.classes.len()];
+        for &l in self.labels.iter().flatten() {
+            counts[l as usize] += 1;
+        }
+        counts
+    }
+
+    /// Distinct image sizes `(width, height)` with their counts, most frequent first.
+    pub fn image_sizes(&self) -> Vec<((usize, usize), usize)> {
+        let mut sizes = std::collections::BTreeMap::new();
+        for img in &self.images {
+            *sizes.entry((img.width, img.height)).or_insert(0) += 1;
+        }
+        let mut sizes: Vec<_> = sizes.into_iter().collect();
+        sizes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        sizes
+    }
+
+    /// The first `n` images (with their labels): a quick subset for smoke runs.
+    pub fn truncated(mut self, n: usize) -> Self {
+        self.images.truncate(n);
+        if let Some(l) = &mut self.labels {
+            l.truncate(n);
+        }
+        self
+    }
+}
+
+/// Appends `other` to `into` (e.g. CIFAR-10's five training batches). Classes must agree.
+pub fn concat(into: &mut Dataset, other: Dataset) {
+    into.images.extend(other.images);
+    match (&mut into.labels, other.labels) {
+        (Some(a), Some(b)) => a.extend(b),
+        (a, _) => *a = None,
+    }
+    into.skipped.extend(other.skipped);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_and_sizes() {
+        let ds = Dataset {
+            format: "test".into(),
+            images: vec![Image::filled(2, 2, [0; 3]), Image::filled(3, 2, [0; 3]), Image::filled(2, 2, [0; 3])],
+            labels: Some(vec![1, 0, 1]),
+            classes: vec!["a".into(), "b".into()],
+            skipped: vec![],
+        };
+        assert_eq!(ds.class_histogram(), vec![1, 2]);
+        assert_eq!(ds.image_sizes(), vec![((2, 2), 2), ((3, 2), 1)]);
+        assert_eq!(ds.truncated(1).labels, Some(vec![1]));
+    }
+}

@@ -1,0 +1,22 @@
+//! # jem-core
+//!
+//! Joint-embedding self-supervised learning: the parts shared by the native trainer and the
+//! browser demo. Nothing here touches files or threads: datasets parse from bytes, batches are
+//! filled on the calling thread (the native crate parallelises), and tensors live on whatever
+//! burn `Device` the caller passes.
+//!
+//! - [`data`]: CIFAR-10/100, STL-10, ImageFolder (from bytes) and the procedural shapes dataset;
+//!   multi-view batches.
+//! - [`augment`]: torchvision-compatible augmentations, per-view pipelines, multi-crop, masking,
+//!   and the papers' presets.
+//! - [`rng`]: the platform-independent random streams that make views reproducible.
+
+pub mod augment;
+pub mod data;
+pub mod image;
+pub mod rng;
+
+pub use image::Image;
+
+/// jem's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

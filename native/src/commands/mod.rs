@@ -1,0 +1,3 @@
+pub mod augment;
+pub mod bench;
+pub mod inspect;

@@ -1,0 +1,247 @@
+//! End-to-end tests of the `jem` binary. Fixtures are generated here; tests that read the real
+//! data in `$JEM_DATA` (CI sets it to ../shared/data) say so when they skip.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use jem_core::Image;
+use jem_core::data::cifar;
+use jem_core::data::shapes::Shapes;
+
+fn jem(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_jem")).args(args).output().expect("run jem")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn data_dir() -> Option<PathBuf> {
+    match std::env::var_os("JEM_DATA") {
+        Some(d) if Path::new(&d).is_dir() => Some(PathBuf::from(d)),
+        _ => {
+            eprintln!("SKIPPED: JEM_DATA is not set to the data folder; this test needs real data");
+            None
+        }
+    }
+}
+
+fn jpeg(img: &Image) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .encode(&img.pixels, img.width as u32, img.height as u32, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    out
+}
+
+/// root/{train,val}/<class>/NNNN.{jpg,png}: 3 classes, `per_class` train and 2 val images each.
+fn make_image_folder(root: &Path, per_class: usize) {
+    let shapes = Shapes::new(24, 5);
+    for (split, n) in [("train", per_class), ("val", 2)] {
+        for class in ["circle", "ring", "star"] {
+            let dir = root.join(split).join(class);
+            fs::create_dir_all(&dir).unwrap();
+            for i in 0..n {
+                let img = shapes.render(i as u64);
+                if i % 2 == 0 {
+                    fs::write(dir.join(format!("{i:04}.jpg")), jpeg(&img)).unwrap();
+                } else {
+                    fs::write(dir.join(format!("{i:04}.PNG")), img.to_png()).unwrap();
+                }
+            }
+            fs::write(dir.join("notes.txt"), "not an image, ignored").unwrap();
+        }
+    }
+}
+
+#[test]
+fn inspect_reports_a_generated_cifar10_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let images: Vec<Image> = (0..30).map(|i| Shapes::new(32, 1).render(i)).collect();
+    let labels: Vec<u32> = (0..30).map(|i| (i % 3) as u32).collect();
+    fs::write(dir.path().join("data_batch_1.bin"), cifar::encode(&images, &labels, None)).unwrap();
+    fs::write(dir.path().join("test_batch.bin"), cifar::encode(&images[..12], &labels[..12], None)).unwrap();
+    let o = jem(&["data", "inspect", dir.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("CIFAR-10 binary"), "{out}");
+    assert!(out.contains("[train split]") && out.contains("images   30"), "{out}");
+    assert!(out.contains("[test split]") && out.contains("images   12"), "{out}");
+    assert!(out.contains("airplane") && out.contains("32×32 (30)"), "{out}");
+}
+
+#[test]
+fn inspect_names_a_truncated_cifar_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = cifar::encode(&[Shapes::new(32, 1).render(0)], &[0], None);
+    fs::write(dir.path().join("data_batch_1.bin"), &bytes[..3000]).unwrap();
+    let o = jem(&["data", "inspect", dir.path().to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("data_batch_1.bin") && err.contains("not a multiple of"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn inspect_image_folder_with_splits_ignoring_non_images() {
+    let dir = tempfile::tempdir().unwrap();
+    make_image_folder(dir.path(), 4);
+    let o = jem(&["data", "inspect", dir.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("images   12") && out.contains("images   6"), "{out}");
+    assert!(out.contains("classes  3") && out.contains("skipped  0"), "{out}");
+}
+
+#[test]
+fn corrupt_images_are_skipped_and_counted_or_fail_with_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    make_image_folder(dir.path(), 4);
+    let good = fs::read(dir.path().join("train/ring/0000.jpg")).unwrap();
+    fs::write(dir.path().join("train/ring/0000.jpg"), &good[..good.len() / 2]).unwrap();
+    fs::write(dir.path().join("train/star/fake.jpg"), "I am text, not a JPEG").unwrap();
+    let root = dir.path().to_str().unwrap();
+    let o = jem(&["data", "inspect", root, "--split", "train"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("images   11") && out.contains("skipped  2 "), "{out}");
+    let warnings = stderr(&o);
+    assert_eq!(warnings.matches("warning: skipped").count(), 2, "{warnings}");
+    assert!(warnings.contains("ring/0000.jpg") && warnings.contains("star/fake.jpg"), "{warnings}");
+    let o = jem(&["data", "inspect", root, "--split", "train", "--strict"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("ring/0000.jpg"), "{}", stderr(&o));
+}
+
+#[test]
+fn missing_and_empty_folders_are_clear_errors() {
+    let o = jem(&["data", "inspect", "/no/such/folder"]);
+    assert!(!o.status.success() && stderr(&o).contains("/no/such/folder: no such file or folder"), "{}", stderr(&o));
+    let dir = tempfile::tempdir().unwrap();
+    make_image_folder(dir.path(), 2);
+    fs::create_dir_all(dir.path().join("train/empty")).unwrap();
+    let o = jem(&["data", "inspect", dir.path().to_str().unwrap(), "--split", "train"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("empty: class folder has no readable images"), "{}", stderr(&o));
+}
+
+#[test]
+fn inspect_the_builtin_shapes_dataset() {
+    let o = jem(&["data", "inspect", "shapes", "--split", "test"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("images   1,000") && stdout(&o).contains("star"), "{}", stdout(&o));
+}
+
+#[test]
+fn augment_writes_a_reproducible_png_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let run = |out: &str, seed: &str| {
+        let o = jem(&["augment", "--preset", "simclr", "--views", "8", "--seed", seed, "--out", out]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        fs::read(out).unwrap()
+    };
+    let a = run(&path("a.png"), "3");
+    let b = run(&path("b.png"), "3");
+    let c = run(&path("c.png"), "4");
+    assert_eq!(a, b, "same seed, same bytes");
+    assert_ne!(a, c, "another seed, other views");
+    let grid = Image::decode(&a).unwrap();
+    // original + 8 views of 224 px, 5 per row, 4 px gaps
+    assert_eq!((grid.width, grid.height), (5 * 224 + 6 * 4, 2 * 224 + 3 * 4));
+}
+
+#[test]
+fn augment_rejects_unknown_presets_and_unreadable_images() {
+    let o = jem(&["augment", "--preset", "mocov9"]);
+    assert!(!o.status.success() && stderr(&o).contains("unknown augmentation preset 'mocov9'"), "{}", stderr(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.png");
+    fs::write(&bad, "text").unwrap();
+    let o = jem(&["augment", "--image", bad.to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("cannot decode"), "{}", stderr(&o));
+}
+
+// ---- real data (JEM_DATA) ----
+
+#[test]
+fn real_cifar10_has_10000_images_per_split_in_10_classes() {
+    let Some(data) = data_dir() else { return };
+    let o = jem(&["data", "inspect", data.join("cifar10/cifar-10-batches-bin").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(out.matches("images   10,000").count(), 2, "{out}");
+    assert_eq!(out.matches("classes  10").count(), 2, "{out}");
+    // every class holds roughly a tenth
+    for line in out.lines().filter(|l| l.starts_with("  ") && l.contains('█')) {
+        let count: usize = line.split_whitespace().nth(1).unwrap().replace(',', "").parse().unwrap();
+        assert!((850..=1150).contains(&count), "{line}");
+    }
+}
+
+#[test]
+fn real_folder_mini_has_1000_train_and_200_val_images() {
+    let Some(data) = data_dir() else { return };
+    let o = jem(&["data", "inspect", data.join("cifar10-folder-mini").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("images   1,000") && out.contains("images   200") && out.contains("skipped  0"), "{out}");
+}
+
+#[test]
+fn real_folder_mini_corrupted_copy_reports_exactly_the_bad_files() {
+    let Some(data) = data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let src = data.join("cifar10-folder-mini/val");
+    for class in fs::read_dir(&src).unwrap() {
+        let class = class.unwrap().path();
+        let dst = dir.path().join(class.file_name().unwrap());
+        fs::create_dir_all(&dst).unwrap();
+        for f in fs::read_dir(&class).unwrap() {
+            let f = f.unwrap().path();
+            fs::copy(&f, dst.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let victim = fs::read_dir(dir.path().join("cat")).unwrap().next().unwrap().unwrap().path();
+    let bytes = fs::read(&victim).unwrap();
+    fs::write(&victim, &bytes[..bytes.len() / 2]).unwrap();
+    fs::write(dir.path().join("dog/readme.jpg"), "this is a text file").unwrap();
+    let o = jem(&["data", "inspect", dir.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("images   199") && out.contains("skipped  2 "), "{out}");
+    let warnings = stderr(&o);
+    assert_eq!(warnings.matches("warning: skipped").count(), 2, "{warnings}");
+    assert!(warnings.contains(victim.file_name().unwrap().to_str().unwrap()) && warnings.contains("dog/readme.jpg"), "{warnings}");
+    let o = jem(&["data", "inspect", dir.path().to_str().unwrap(), "--strict"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains(victim.file_name().unwrap().to_str().unwrap()), "{}", stderr(&o));
+}
+
+#[test]
+fn real_photo_augments_into_differing_views() {
+    let Some(data) = data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("grid.png");
+    let photo = data.join("photos/astronaut.png");
+    let o = jem(&["augment", "--image", photo.to_str().unwrap(), "--preset", "simclr", "--views", "8", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let grid = Image::decode(&fs::read(&out).unwrap()).unwrap();
+    // Tiles (original + 8 views) must all differ from each other.
+    let tile = |k: usize| -> Vec<u8> {
+        let (x0, y0) = (4 + (k % 5) * 228, 4 + (k / 5) * 228);
+        (0..224).flat_map(|y| grid.pixels[((y0 + y) * grid.width + x0) * 3..][..224 * 3].to_vec()).collect()
+    };
+    let tiles: Vec<Vec<u8>> = (0..9).map(tile).collect();
+    for a in 0..9 {
+        for b in a + 1..9 {
+            let diff: u64 = tiles[a].iter().zip(&tiles[b]).map(|(x, y)| x.abs_diff(*y) as u64).sum();
+            assert!(diff / (224 * 224 * 3) >= 5, "tiles {a} and {b} are nearly identical");
+        }
+    }
+}
