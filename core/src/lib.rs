@@ -13,8 +13,13 @@
 
 pub mod augment;
 pub mod data;
+pub mod eval;
 pub mod image;
+pub mod loss;
+pub mod method;
+pub mod model;
 pub mod rng;
+pub mod train;
 
 pub use image::Image;
 
