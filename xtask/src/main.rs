@@ -60,7 +60,7 @@ fn wasm() -> Result<PathBuf> {
 }
 
 fn test() -> Result<()> {
-    run(cargo().args(["test", "--release", "--workspace"]))?;
+    run(cargo().args(["test", "--release", "--workspace", "--exclude", "xtask"]))?;
     run(cargo().args(["build", "--release", "-p", "jem"]))?;
     let bindings = wasm()?;
     let jem = bindings.parent().expect("target dir").join("release").join("jem");

@@ -1,10 +1,11 @@
 //! A procedural dataset of coloured shapes on textured backgrounds: jem's zero-download default.
 //!
 //! Image `i` of a seed is always the same picture at a given resolution: its class is
-//! `i mod classes` (so every class has the same count), and everything else — fill colour, size,
-//! position, rotation, background colours and texture — is drawn from the stream keyed by
-//! `(seed, i)`. Only the outline tells the classes apart, so a useful representation must be
-//! invariant to colour, scale, position and rotation: exactly what augmentations teach.
+//! `i mod classes` (so every class has the same count), and everything else — fill colour (one of
+//! 8), background colour (one of 6, dark or light), size, position, rotation and a faint
+//! background texture — is drawn from the stream keyed by `(seed, i)`. Only the outline tells
+//! the classes apart, so a useful representation must be invariant to colour, scale, position
+//! and rotation: exactly what augmentations teach.
 //! Shapes are rendered with 2×2 supersampling for smooth edges, at any resolution.
 
 use std::f32::consts::PI;
@@ -75,13 +76,15 @@ impl Shapes {
         let radius = rng.range(0.2, 0.4);
         let center = (rng.range(radius, 1.0 - radius), rng.range(radius, 1.0 - radius));
         let angle = rng.range(0.0, 2.0 * PI);
-        let fill = hsv(rng.uniform(), rng.range(0.55, 1.0), rng.range(0.55, 1.0));
+        // Colours come from small palettes: many images share a colour, so colour cannot tell
+        // one image from another and a representation has to look at the outline.
+        let fill = hsv(rng.below(8) as f32 / 8.0, 0.8, 0.9);
         let dark_background = rng.chance(0.5);
-        let bg_colour = |rng: &mut Rng| {
-            let v = if dark_background { rng.range(0.05, 0.35) } else { rng.range(0.7, 0.95) };
-            hsv(rng.uniform(), rng.range(0.0, 0.45), v)
-        };
-        let background = [bg_colour(&mut rng), bg_colour(&mut rng)];
+        let base = hsv(rng.below(6) as f32 / 6.0, 0.25, if dark_background { 0.2 } else { 0.85 });
+        // A faint texture: the second colour stays close to the first, so the shape — not the
+        // background — is the most salient thing two crops of an image share.
+        let shade = [0; 3].map(|_| rng.range(-0.1, 0.1));
+        let background = [base, [0, 1, 2].map(|i| (base[i] + shade[i]).clamp(0.0, 1.0))];
         let dir_angle = rng.range(0.0, 2.0 * PI);
         let dir = (libm::cosf(dir_angle), libm::sinf(dir_angle));
         let texture = match rng.below(4) {
