@@ -245,3 +245,81 @@ fn real_photo_augments_into_differing_views() {
         }
     }
 }
+
+// ---- pretraining ----
+
+/// A tiny shapes recipe: 2 epochs of 4 steps with a narrow ConvNet.
+fn tiny_recipe(dir: &Path, method: &str) -> PathBuf {
+    let text = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../recipes/shapes/{method}.toml"))).unwrap();
+    let text = text
+        .replace("width = 16", "width = 4")
+        .replace("epochs = 30", "epochs = 2")
+        .replace("batch_size = 128", "batch_size = 32")
+        .replace("shapes_count = 4096", "shapes_count = 128")
+        .replace("checkpoint_every = 10", "checkpoint_every = 1");
+    let path = dir.join(format!("{method}.toml"));
+    fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn pretrain_writes_a_complete_run_folder_and_eval_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let recipe = tiny_recipe(dir.path(), "vicreg");
+    let o = jem(&["pretrain", "--recipe", recipe.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("kNN top-1 at random init") && out.contains("random init") && out.contains("trained"), "{out}");
+    for file in ["config.toml", "metrics.jsonl", "plot.png", "summary.json", "checkpoints/latest", "checkpoints/epoch-0002/model.bpk"] {
+        assert!(run.join(file).is_file(), "missing {file}");
+    }
+    let metrics = fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let steps = metrics.lines().filter(|l| l.contains("\"step\"")).count();
+    assert_eq!(steps, 2 * (128 / 32));
+    assert!(metrics.contains("\"invariance\"") && metrics.contains("\"effective_rank\""), "{metrics}");
+    Image::decode(&fs::read(run.join("plot.png")).unwrap()).unwrap();
+
+    let o = jem(&["eval", "knn", "--checkpoint", run.to_str().unwrap(), "--k", "10"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("kNN (k=10, T=0.1) top-1:"), "{}", stdout(&o));
+    let o = jem(&["eval", "linear", "--checkpoint", run.to_str().unwrap(), "--epochs", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("top-5"), "{}", stdout(&o));
+}
+
+#[test]
+fn resume_continues_from_the_latest_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let recipe = tiny_recipe(dir.path(), "simsiam");
+    let o = jem(&["pretrain", "--recipe", recipe.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet", "--epochs", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Pretend the run was meant to last 2 epochs and was stopped after the first.
+    let config = fs::read_to_string(run.join("config.toml")).unwrap().replace("epochs = 1", "epochs = 2");
+    fs::write(run.join("config.toml"), config).unwrap();
+    let o = jem(&["pretrain", "--resume", run.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("resuming") && out.contains("at epoch 1 (step 4)") && out.contains("epoch 2/2"), "{out}");
+    assert!(!out.contains("epoch 1/2"), "the finished epoch is not repeated: {out}");
+    let metrics = fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let steps: Vec<&str> = metrics.lines().filter(|l| l.contains("\"step\"")).collect();
+    assert_eq!(steps.len(), 8, "4 steps before and 4 after the resume");
+    assert!(steps[4].contains("\"step\":4"), "{}", steps[4]);
+}
+
+#[test]
+fn pretrain_errors_are_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    fs::write(&bad, fs::read_to_string(tiny_recipe(dir.path(), "simclr")).unwrap().replace("batch_size = 32", "batch_size = 1")).unwrap();
+    let o = jem(&["pretrain", "--recipe", bad.to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("at least 2 samples"), "{}", stderr(&o));
+    let o = jem(&["pretrain", "--device", "cuda", "--epochs", "1"]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(stderr(&o).contains("built without the 'cuda' backend") || cfg!(feature = "cuda"), "{}", stderr(&o));
+    let o = jem(&["pretrain", "--data", "/no/such/dataset"]);
+    assert!(!o.status.success() && stderr(&o).contains("/no/such/dataset"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"));
+}

@@ -17,6 +17,7 @@ pub mod eval;
 pub mod image;
 pub mod loss;
 pub mod method;
+pub mod recipe;
 pub mod model;
 pub mod rng;
 pub mod train;

@@ -110,8 +110,12 @@ impl Source {
     pub fn open(&self, split: Split, options: OpenOptions) -> Result<Dataset> {
         let ds = match self {
             Source::Shapes { resolution, seed } => {
-                let default = if split == Split::Test { 1_000 } else { 5_000 };
-                let n = if options.shapes_count > 0 { options.shapes_count } else { default };
+                // `shapes_count` sizes the training split; the test split stays at 1,000.
+                let n = match split {
+                    Split::Test => 1_000,
+                    _ if options.shapes_count > 0 => options.shapes_count,
+                    _ => 5_000,
+                };
                 Shapes::new(*resolution, *seed).dataset(n, split)
             }
             Source::Cifar { dir, kind } => open_cifar(dir, *kind, split)?,

@@ -2,7 +2,10 @@
 
 mod commands;
 mod datasets;
+mod device;
 mod loader;
+mod plot;
+mod run;
 
 use std::process::ExitCode;
 
@@ -16,8 +19,8 @@ use clap::{Parser, Subcommand};
     long_about = "Joint-embedding self-supervised visual representation learning.\n\n\
         Pretrain an image encoder without labels so that two augmented views of one image get\n\
         similar embeddings, then measure it with a few labels.\n\n\
-        Start with `jem augment` to see what the views look like, and `jem data inspect shapes`\n\
-        to see the built-in dataset."
+        Start with `jem pretrain` (a few minutes on the built-in shapes dataset), `jem augment`\n\
+        to see what the views look like, and `jem data inspect shapes` for the dataset."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -26,6 +29,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Pretrain an encoder without labels (default: SimCLR on built-in shapes, a few minutes).
+    Pretrain(commands::pretrain::Args),
+    /// Evaluate a pretrained encoder with labels.
+    #[command(subcommand)]
+    Eval(EvalCommand),
     /// Preview augmentations: writes a PNG grid of an image and its random views.
     Augment(commands::augment::Args),
     /// Look at datasets.
@@ -34,6 +42,14 @@ enum Command {
     /// Measure speed.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Weighted kNN (k = 200, T = 0.1) on frozen features: train images vote for test images.
+    Knn(commands::eval::Args),
+    /// Linear classifier trained on frozen features; top-1 and top-5 on the test split.
+    Linear(commands::eval::Args),
 }
 
 #[derive(Subcommand)]
@@ -59,6 +75,9 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Pretrain(args) => commands::pretrain::run(args),
+        Command::Eval(EvalCommand::Knn(args)) => commands::eval::run(commands::eval::Protocol::Knn, args),
+        Command::Eval(EvalCommand::Linear(args)) => commands::eval::run(commands::eval::Protocol::Linear, args),
         Command::Augment(args) => commands::augment::run(args),
         Command::Data(DataCommand::Inspect(args)) => commands::inspect::run(args),
         Command::Bench(BenchCommand::Augment(args)) => commands::bench::augment(args),

@@ -1,0 +1,313 @@
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::tensor::Device;
+use indicatif::{ProgressBar, ProgressStyle};
+use jem_core::augment::{Normalize, ViewTransform};
+use jem_core::data::{Dataset, Split};
+use jem_core::eval::extract_features;
+use jem_core::eval::knn::{KnnConfig, knn_accuracy};
+use jem_core::eval::monitor::effective_rank;
+use jem_core::model::Backbone;
+use jem_core::recipe::Recipe;
+use jem_core::train::{Schedule, Trainer};
+use serde_json::json;
+
+use crate::datasets::{OpenOptions, Source};
+use crate::loader::{EpochLoader, LoaderConfig};
+use crate::run::{self, Progress, RunDir};
+use crate::{device, plot};
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  jem pretrain                                         # SimCLR on built-in shapes, a few minutes\n  \
+    jem pretrain --recipe recipes/shapes/vicreg.toml\n  \
+    jem pretrain --recipe recipes/cifar10/simclr.toml --data ~/data/cifar-10-batches-bin\n  \
+    jem pretrain --resume runs/simclr-shapes-20261130-021500")]
+pub struct Args {
+    /// Recipe TOML (see recipes/). Default: SimCLR on the built-in shapes dataset.
+    #[arg(long)]
+    recipe: Option<PathBuf>,
+    /// Dataset, overriding the recipe's: a CIFAR/STL-10 folder, an ImageFolder root, or shapes.
+    #[arg(long)]
+    data: Option<String>,
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Base learning rate (at batch size 256).
+    #[arg(long)]
+    lr: Option<f64>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Train on only the first N training images (quick trials).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// cpu, wgpu or cuda (GPU backends need the matching cargo feature).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Run folder. Default: runs/<method>-<dataset>-<time>.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue a run from its latest checkpoint (a run folder).
+    #[arg(long, conflicts_with_all = ["recipe", "out"])]
+    resume: Option<PathBuf>,
+    /// No progress bar (logs one line per epoch instead).
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Resolves a dataset name: an existing path, `shapes[:RES]`, or a folder of that name in
+/// `$JEM_DATA` (e.g. `cifar10`).
+pub fn resolve_source(name: &str, options: OpenOptions) -> Result<Source> {
+    if name.starts_with("shapes") || Path::new(name).exists() {
+        return Source::detect(name, options);
+    }
+    match std::env::var_os("JEM_DATA").map(PathBuf::from) {
+        Some(root) if root.join(name).exists() => Source::detect(&root.join(name).to_string_lossy(), options),
+        _ => anyhow::bail!("dataset '{name}' is neither a path nor in $JEM_DATA; pass --data PATH (e.g. the folder with data_batch_1.bin)"),
+    }
+}
+
+/// Train and test splits of the recipe's dataset (test may be absent).
+pub fn open_datasets(recipe: &Recipe, limit: Option<usize>) -> Result<(Dataset, Option<Dataset>)> {
+    let options = OpenOptions { shapes_count: recipe.data.shapes_count, ..Default::default() };
+    let source = resolve_source(&recipe.data.dataset, options)?;
+    let mut train = source.open(Split::Train, options)?;
+    if let Some(n) = limit {
+        train = train.truncated(n);
+    }
+    anyhow::ensure!(train.len() >= recipe.train.batch_size, "the train split has {} images, fewer than one batch of {}", train.len(), recipe.train.batch_size);
+    let test = if source.splits().contains(&Split::Test) { Some(source.open(Split::Test, options)?) } else { None };
+    Ok((train, test))
+}
+
+/// The evaluation transform: the whole image at the training views' size.
+pub fn eval_transform(recipe: &Recipe, train: &Dataset) -> Result<ViewTransform> {
+    let first = &train.images[0];
+    let augment = recipe.data.augment.build(first.width, first.height).map_err(anyhow::Error::msg)?;
+    let normalize: Normalize = augment.views[0].normalize;
+    Ok(ViewTransform::eval(augment.views[0].size, normalize))
+}
+
+/// kNN top-1 of a backbone: bank = train images, queries = test images, both unaugmented.
+pub fn knn_top1(backbone: &Backbone, train: &Dataset, test: &Dataset, transform: &ViewTransform, config: KnnConfig, device: &Device) -> Result<f64> {
+    let (Some(train_labels), Some(test_labels)) = (&train.labels, &test.labels) else {
+        anyhow::bail!("kNN needs labels in both splits");
+    };
+    let backbone = backbone.valid();
+    let bank = extract_features(&backbone, train, transform, 256, device);
+    let queries = extract_features(&backbone, test, transform, 256, device);
+    Ok(knn_accuracy(bank, train_labels, queries, test_labels, train.classes.len(), config).top1)
+}
+
+fn build_recipe(args: &Args) -> Result<Recipe> {
+    let mut recipe = match (&args.resume, &args.recipe) {
+        (Some(run), _) => run::read_recipe(run)?,
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+            Recipe::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        (None, None) => Recipe::default_shapes(),
+    };
+    if args.resume.is_none() {
+        if let Some(d) = &args.data {
+            recipe.data.dataset = d.clone();
+        }
+        if let Some(e) = args.epochs {
+            recipe.train.epochs = e;
+        }
+        if let Some(b) = args.batch_size {
+            recipe.train.batch_size = b;
+        }
+        if let Some(lr) = args.lr {
+            recipe.train.base_lr = lr;
+        }
+        if let Some(s) = args.seed {
+            recipe.train.seed = s;
+        }
+    }
+    recipe.validate().map_err(anyhow::Error::msg)?;
+    Ok(recipe)
+}
+
+fn default_run_dir(recipe: &Recipe) -> PathBuf {
+    let dataset: String = Path::new(&recipe.data.dataset).file_name().map_or("data".into(), |n| n.to_string_lossy().into_owned());
+    let dataset: String = dataset.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    PathBuf::from("runs").join(format!("{}-{}-{}", recipe.method.name(), dataset, timestamp(secs)))
+}
+
+/// `YYYYmmdd-HHMMSS` (UTC) from Unix seconds.
+fn timestamp(secs: u64) -> String {
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let recipe = build_recipe(&args)?;
+    let device = device::parse(&args.device)?;
+    let train_device = device.clone().autodiff();
+    train_device.seed(recipe.train.seed);
+    let (train, test) = open_datasets(&recipe, args.limit)?;
+    let first = &train.images[0];
+    let augment = Arc::new(recipe.data.augment.build(first.width, first.height).map_err(anyhow::Error::msg)?);
+    let transform = eval_transform(&recipe, &train)?;
+    let knn = KnnConfig { k: recipe.eval.knn_k, temperature: recipe.eval.knn_temperature };
+    let model = recipe.method.init(&recipe.backbone, &train_device).map_err(anyhow::Error::msg)?;
+
+    let steps_per_epoch = train.len() / recipe.train.batch_size;
+    let schedule = Schedule {
+        peak: Schedule::scaled(recipe.train.base_lr, recipe.train.batch_size),
+        min: recipe.train.min_lr,
+        warmup_steps: recipe.train.warmup_epochs * steps_per_epoch,
+        total_steps: recipe.train.epochs * steps_per_epoch,
+    };
+    let mut trainer = Trainer::new(model, &recipe.optimizer, schedule);
+    let mut start_epoch = 0;
+    let dir = match &args.resume {
+        Some(run_path) => {
+            let (run_dir, checkpoint) = run::find_checkpoint(run_path)?;
+            let progress = run::load_progress(&checkpoint)?;
+            let model = run::load_model(recipe.method.init(&recipe.backbone, &train_device).map_err(anyhow::Error::msg)?, &checkpoint)?;
+            let optimizer = recipe.optimizer.init().load(checkpoint.join("optimizer.bpk")).map_err(|e| anyhow::anyhow!("{}: cannot load the optimizer: {e:?}", checkpoint.display()))?;
+            trainer.restore(model, optimizer, progress.step);
+            start_epoch = progress.epoch;
+            println!("resuming {} at epoch {} (step {})", run_dir.display(), progress.epoch, progress.step);
+            run_dir
+        }
+        None => args.out.clone().unwrap_or_else(|| default_run_dir(&recipe)),
+    };
+    let mut run_dir = RunDir::open(&dir, &recipe, args.resume.is_some())?;
+
+    println!(
+        "jem pretrain: {} on {} ({} train images{}), {}, {} views of {} px, batch {}, {} epochs of {} steps, {} on {}",
+        recipe.method.name(),
+        recipe.data.dataset,
+        train.len(),
+        test.as_ref().map_or(String::new(), |t| format!(", {} test", t.len())),
+        recipe.backbone.arch,
+        augment.views.len(),
+        augment.views[0].size,
+        recipe.train.batch_size,
+        recipe.train.epochs,
+        steps_per_epoch,
+        recipe.optimizer.name(),
+        args.device,
+    );
+    println!("run folder: {}", dir.display());
+
+    let random_init_knn = match (&test, start_epoch) {
+        (Some(test), 0) => {
+            let random = recipe.method.init(&recipe.backbone, &device).map_err(anyhow::Error::msg)?;
+            Some(knn_top1(random.backbone(), &train, test, &transform, knn, &device)?)
+        }
+        _ => None,
+    };
+    if let Some(k) = random_init_knn {
+        println!("kNN top-1 at random init: {k:.1}%");
+    }
+
+    let train = Arc::new(train);
+    let loader_config = LoaderConfig { batch_size: recipe.train.batch_size, shuffle: true, drop_last: true, seed: recipe.train.seed, prefetch: 2 };
+    let mut losses = Vec::new();
+    let mut stds = Vec::new();
+    let started = Instant::now();
+    for epoch in start_epoch..recipe.train.epochs {
+        let epoch_start = Instant::now();
+        let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(steps_per_epoch as u64) };
+        bar.set_style(
+            ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}").expect("valid template").progress_chars("=> "),
+        );
+        bar.set_prefix(format!("{}/{}", epoch + 1, recipe.train.epochs));
+        let (mut epoch_loss, mut epoch_std, mut images) = (0.0f64, 0.0f64, 0usize);
+        for batch in EpochLoader::new(train.clone(), augment.clone(), loader_config, epoch as u64) {
+            let views = batch.to_tensors(&train_device).views;
+            let stats = trainer.step(&views);
+            images += batch.len();
+            let rate = images as f64 / epoch_start.elapsed().as_secs_f64();
+            let mut record = json!({"step": stats.step, "epoch": epoch, "loss": stats.loss, "lr": stats.lr, "embedding_std": stats.embedding_std, "images_per_s": rate});
+            for (name, value) in &stats.terms {
+                record[*name] = json!(value);
+            }
+            run_dir.log(record)?;
+            anyhow::ensure!(stats.loss.is_finite(), "the loss became {} at step {}; lower the learning rate (--lr) or add warm-up", stats.loss, stats.step);
+            epoch_loss += stats.loss as f64;
+            epoch_std += stats.embedding_std as f64;
+            losses.push(stats.loss);
+            stds.push(stats.embedding_std);
+            bar.set_message(format!("loss {:.4} lr {:.4} {:.0} img/s", stats.loss, stats.lr, rate));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let n = steps_per_epoch.max(1) as f64;
+        let mut record = json!({"epoch": epoch + 1, "loss": epoch_loss / n, "embedding_std": epoch_std / n, "seconds": epoch_start.elapsed().as_secs_f64(),
+            "images_per_s": images as f64 / epoch_start.elapsed().as_secs_f64()});
+        if let Some(test) = &test {
+            let sample = test.clone().truncated(256);
+            let features = extract_features(&trainer.model().backbone().valid(), &sample, &transform, 256, &device);
+            let [rows, cols] = features.dims();
+            let values: Vec<f32> = features.into_data().try_to_vec().expect("f32 features");
+            record["effective_rank"] = json!(effective_rank(&values, rows, cols));
+        }
+        println!(
+            "epoch {}/{}: loss {:.4}, embedding std {:.4}{}, {:.0} img/s",
+            epoch + 1,
+            recipe.train.epochs,
+            epoch_loss / n,
+            epoch_std / n,
+            record.get("effective_rank").map_or(String::new(), |r| format!(", effective rank {:.1}", r.as_f64().unwrap_or(0.0))),
+            images as f64 / epoch_start.elapsed().as_secs_f64()
+        );
+        run_dir.log(record)?;
+        run_dir.flush()?;
+        if (epoch + 1) % recipe.train.checkpoint_every.max(1) == 0 || epoch + 1 == recipe.train.epochs {
+            run_dir.checkpoint(trainer.model(), trainer.optimizer(), Progress { epoch: epoch + 1, step: trainer.step })?;
+        }
+    }
+    let train_seconds = started.elapsed().as_secs_f64();
+
+    let trained_knn = match &test {
+        Some(test) => Some(knn_top1(trainer.model().backbone(), &train, test, &transform, knn, &device)?),
+        None => None,
+    };
+    let plot = plot::stack(&[plot::panel(&losses, [200, 60, 40]), plot::panel(&stds, [40, 90, 200])]);
+    std::fs::write(dir.join("plot.png"), plot.to_png())?;
+    let summary = json!({"method": recipe.method.name(), "dataset": recipe.data.dataset, "epochs": recipe.train.epochs,
+        "train_seconds": train_seconds, "knn_top1_random_init": random_init_knn, "knn_top1": trained_knn});
+    std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
+    match (random_init_knn, trained_knn) {
+        (Some(before), Some(after)) => println!(
+            "kNN top-1 (k={}, T={}): random init {before:.1}% → trained {after:.1}% ({:+.1} points) after {:.0} s of training",
+            knn.k, knn.temperature, after - before, train_seconds
+        ),
+        (None, Some(after)) => println!("kNN top-1: trained {after:.1}%"),
+        _ => println!("no test split: kNN skipped"),
+    }
+    println!("wrote {}/{{config.toml, metrics.jsonl, plot.png, summary.json, checkpoints/}}", dir.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::timestamp;
+
+    #[test]
+    fn timestamps_are_utc_calendar_dates() {
+        assert_eq!(timestamp(0), "19700101-000000");
+        assert_eq!(timestamp(1_796_000_000), "20261130-005320");
+        assert_eq!(timestamp(951_782_400), "20000229-000000");
+    }
+}
