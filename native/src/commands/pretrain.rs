@@ -224,6 +224,7 @@ pub fn run(args: Args) -> Result<()> {
     let loader_config = LoaderConfig { batch_size: recipe.train.batch_size, shuffle: true, drop_last: true, seed: recipe.train.seed, prefetch: 2 };
     let mut losses = Vec::new();
     let mut stds = Vec::new();
+    let mut trained_images = 0usize;
     let started = Instant::now();
     for epoch in start_epoch..recipe.train.epochs {
         let epoch_start = Instant::now();
@@ -252,6 +253,7 @@ pub fn run(args: Args) -> Result<()> {
             bar.inc(1);
         }
         bar.finish_and_clear();
+        trained_images += images;
         let n = steps_per_epoch.max(1) as f64;
         let mut record = json!({"epoch": epoch + 1, "loss": epoch_loss / n, "embedding_std": epoch_std / n, "seconds": epoch_start.elapsed().as_secs_f64(),
             "images_per_s": images as f64 / epoch_start.elapsed().as_secs_f64()});
@@ -286,7 +288,8 @@ pub fn run(args: Args) -> Result<()> {
     let plot = plot::stack(&[plot::panel(&losses, [200, 60, 40]), plot::panel(&stds, [40, 90, 200])]);
     std::fs::write(dir.join("plot.png"), plot.to_png())?;
     let summary = json!({"method": recipe.method.name(), "dataset": recipe.data.dataset, "epochs": recipe.train.epochs,
-        "train_seconds": train_seconds, "knn_top1_random_init": random_init_knn, "knn_top1": trained_knn});
+        "train_seconds": train_seconds, "images_per_s": trained_images as f64 / train_seconds, "views": augment.views.len(),
+        "knn_k": knn.k, "knn_temperature": knn.temperature, "knn_top1_random_init": random_init_knn, "knn_top1": trained_knn});
     std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
     match (random_init_knn, trained_knn) {
         (Some(before), Some(after)) => println!(
