@@ -151,6 +151,13 @@ impl ViewTransform {
         }
     }
 
+    /// [`ViewTransform::augment`] as an 8-bit image (previews).
+    pub fn augment_image(&self, img: &Image, rng: &mut Rng) -> Image {
+        let mut out = vec![0.0; self.len()];
+        self.augment(img, rng, &mut out);
+        Image::from_planar_f32(self.size, self.size, &out)
+    }
+
     /// [`ViewTransform::augment`] followed by normalisation, plus the view's token mask if it has
     /// one: what a training batch holds.
     pub fn apply(&self, img: &Image, rng: &mut Rng, out: &mut [f32], mask: Option<&mut [bool]>) {
@@ -181,10 +188,7 @@ impl MultiViewAugment {
 
     /// Draws view `v` of sample `index` in `epoch`, in `[0, 1]` (preview, no normalisation).
     pub fn preview(&self, img: &Image, seed: u64, epoch: u64, index: u64, v: usize) -> Image {
-        let view = &self.views[v];
-        let mut out = vec![0.0; view.len()];
-        view.augment(img, &mut Rng::for_view(seed, epoch, index, v as u64), &mut out);
-        Image::from_planar_f32(view.size, view.size, &out)
+        self.views[v].augment_image(img, &mut Rng::for_view(seed, epoch, index, v as u64))
     }
 
     /// A preview grid: the whole image, then `views` random views (cycling through this
@@ -196,9 +200,7 @@ impl MultiViewAugment {
         let mut tiles = vec![Image::from_planar_f32(size, size, &original)];
         for k in 0..views {
             let view = &self.views[k % self.views.len()];
-            let mut out = vec![0.0; view.len()];
-            view.augment(img, &mut Rng::for_view(seed, 0, 0, k as u64), &mut out);
-            tiles.push(Image::from_planar_f32(view.size, view.size, &out));
+            tiles.push(view.augment_image(img, &mut Rng::for_view(seed, 0, 0, k as u64)));
         }
         Image::grid(&tiles, columns, 4)
     }

@@ -5,7 +5,7 @@ use jem_core::eval::extract_features;
 use jem_core::eval::knn::KnnConfig;
 use jem_core::eval::linear::{LinearProbeConfig, linear_probe};
 
-use super::pretrain::{eval_transform, knn_top1, open_datasets};
+use super::pretrain::{eval_transform, knn_top1, open_datasets, training_views};
 use crate::{device, run};
 
 #[derive(clap::Args)]
@@ -48,7 +48,7 @@ pub fn run(protocol: Protocol, args: Args) -> Result<()> {
     let model = run::load_model(recipe.method.init(&recipe.backbone, &device).map_err(anyhow::Error::msg)?, &checkpoint)?;
     let (train, test) = open_datasets(&recipe, None)?;
     let test = test.ok_or_else(|| anyhow::anyhow!("{}: needs a test (or val) split to evaluate on", recipe.data.dataset))?;
-    let transform = eval_transform(&recipe, &train)?;
+    let transform = eval_transform(&training_views(&recipe, &train)?);
     println!("checkpoint {} ({}, {}), {} train / {} test images", checkpoint.display(), recipe.method.name(), recipe.backbone.arch, train.len(), test.len());
     match protocol {
         Protocol::Knn => {

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
-use jem_core::augment::{Normalize, ViewTransform};
+use jem_core::augment::{MultiViewAugment, ViewTransform};
 use jem_core::data::{Dataset, Split};
 use jem_core::eval::extract_features;
 use jem_core::eval::knn::{KnnConfig, knn_accuracy};
@@ -84,12 +84,15 @@ pub fn open_datasets(recipe: &Recipe, limit: Option<usize>) -> Result<(Dataset, 
     Ok((train, test))
 }
 
-/// The evaluation transform: the whole image at the training views' size.
-pub fn eval_transform(recipe: &Recipe, train: &Dataset) -> Result<ViewTransform> {
+/// The recipe's training views for the images of `train`.
+pub fn training_views(recipe: &Recipe, train: &Dataset) -> Result<MultiViewAugment> {
     let first = &train.images[0];
-    let augment = recipe.data.augment.build(first.width, first.height).map_err(anyhow::Error::msg)?;
-    let normalize: Normalize = augment.views[0].normalize;
-    Ok(ViewTransform::eval(augment.views[0].size, normalize))
+    recipe.data.augment.build(first.width, first.height).map_err(anyhow::Error::msg)
+}
+
+/// The evaluation transform: the whole image at the training views' size and normalisation.
+pub fn eval_transform(augment: &MultiViewAugment) -> ViewTransform {
+    ViewTransform::eval(augment.views[0].size, augment.views[0].normalize)
 }
 
 /// kNN top-1 of a backbone: bank = train images, queries = test images, both unaugmented.
@@ -162,9 +165,8 @@ pub fn run(args: Args) -> Result<()> {
     let train_device = device.clone().autodiff();
     train_device.seed(recipe.train.seed);
     let (train, test) = open_datasets(&recipe, args.limit)?;
-    let first = &train.images[0];
-    let augment = Arc::new(recipe.data.augment.build(first.width, first.height).map_err(anyhow::Error::msg)?);
-    let transform = eval_transform(&recipe, &train)?;
+    let augment = Arc::new(training_views(&recipe, &train)?);
+    let transform = eval_transform(&augment);
     let knn = KnnConfig { k: recipe.eval.knn_k, temperature: recipe.eval.knn_temperature };
     let model = recipe.method.init(&recipe.backbone, &train_device).map_err(anyhow::Error::msg)?;
 
