@@ -286,6 +286,20 @@ fn pretrain_writes_a_complete_run_folder_and_eval_reads_it() {
     let o = jem(&["eval", "linear", "--checkpoint", run.to_str().unwrap(), "--epochs", "2"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("top-5"), "{}", stdout(&o));
+
+    let features = dir.path().join("features");
+    let o = jem(&["export", "features", "--checkpoint", run.to_str().unwrap(), "--out", features.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The shapes test split has 1000 images; the ConvNet at width 4 gives 8 * 4 = 32 features.
+    let npy = fs::read(features.join("test_features.npy")).unwrap();
+    let header_len = u16::from_le_bytes([npy[8], npy[9]]) as usize;
+    let header = std::str::from_utf8(&npy[10..10 + header_len]).unwrap();
+    let shape = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
+    let dims: Vec<usize> = shape.split(',').filter_map(|d| d.trim().parse().ok()).collect();
+    assert_eq!(dims, [1000, 32], "{header}");
+    assert_eq!(npy.len(), 10 + header_len + 4 * dims[0] * dims[1], "{header}");
+    let labels = fs::read(features.join("train_labels.npy")).unwrap();
+    assert!(labels.len() >= 128 * 8);
 }
 
 #[test]

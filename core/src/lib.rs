@@ -13,6 +13,7 @@
 
 pub mod augment;
 pub mod data;
+pub mod encoder_file;
 pub mod eval;
 pub mod image;
 pub mod loss;

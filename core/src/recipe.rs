@@ -29,10 +29,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::augment::{MultiViewAugment, Preset, Resolution};
+use crate::augment::{Masking, MultiViewAugment, Preset, Resolution, ViewTransform};
 use crate::method::MethodConfig;
 use crate::model::BackboneConfig;
-use crate::train::OptimizerConfig;
+use crate::train::{OptimizerConfig, Schedule};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,6 +65,19 @@ pub struct TrainConfig {
     pub checkpoint_every: usize,
 }
 
+impl TrainConfig {
+    /// The learning-rate schedule for `steps_per_epoch` steps per epoch: warm-up then cosine,
+    /// peaking at `base_lr × batch_size / 256`.
+    pub fn schedule(&self, steps_per_epoch: usize) -> Schedule {
+        Schedule {
+            peak: Schedule::scaled(self.base_lr, self.batch_size),
+            min: self.min_lr,
+            warmup_steps: self.warmup_epochs * steps_per_epoch,
+            total_steps: self.epochs * steps_per_epoch,
+        }
+    }
+}
+
 fn default_checkpoint_every() -> usize {
     10
 }
@@ -80,8 +93,9 @@ pub struct DataConfig {
     pub augment: AugmentConfig,
 }
 
-/// A preset plus overrides applied to every view.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A preset plus overrides. Photometric overrides (jitter, grayscale, blur, solarize) apply to
+/// every view; `crop_scale` and masking to the global views; `local_*` to the local crops.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AugmentConfig {
     pub preset: String,
@@ -97,6 +111,16 @@ pub struct AugmentConfig {
     pub solarize_p: Option<f32>,
     /// View size in pixels (local crops scale along).
     pub size: Option<usize>,
+    /// Number of local crops (SwAV/DINO multi-crop), replacing the preset's.
+    pub local_crops: Option<usize>,
+    /// Side of the local crops in pixels (default: the preset's, or 3/7 of the global size).
+    pub local_size: Option<usize>,
+    /// RandomResizedCrop scale range of the local crops (default: the preset's, or 0.05–0.14).
+    pub local_crop_scale: Option<(f32, f32)>,
+    /// Fraction of patches masked block-wise in the global views (masked-image methods).
+    pub mask_ratio: Option<f32>,
+    /// Patch side in pixels for masking (default: 4 for views up to 64 px, else 16).
+    pub mask_patch: Option<usize>,
 }
 
 fn auto() -> String {
@@ -109,16 +133,58 @@ impl AugmentConfig {
         let preset = Preset::from_name(&self.preset)?;
         let mut augment = preset.build(Resolution::resolve(&self.variant, width, height)?);
         if let Some(size) = self.size {
+            if size == 0 {
+                return Err("augment.size must be at least 1 pixel".into());
+            }
             augment = augment.resized(size);
         }
-        for v in &mut augment.views {
-            if let Some(s) = self.crop_scale {
-                if !(0.0 < s.0 && s.0 <= s.1 && s.1 <= 1.0) {
-                    return Err(format!("crop_scale {s:?} must satisfy 0 < min ≤ max ≤ 1"));
+        let global_size = augment.views[0].size;
+        let (globals, locals): (Vec<_>, Vec<_>) = augment.views.into_iter().partition(|v| v.size == global_size);
+        let mut locals = match self.local_crops {
+            None => locals,
+            Some(n) => {
+                let mut template = locals.first().cloned().unwrap_or_else(|| ViewTransform { masking: None, ..globals[0].clone() });
+                if locals.is_empty() {
+                    template.size = (global_size * 3 / 7).max(1);
+                    template.crop_scale = (0.05, 0.14);
                 }
-                v.crop_scale = s;
+                vec![template; n]
             }
+        };
+        let mut globals = globals;
+        for v in &mut locals {
+            if let Some(size) = self.local_size {
+                if size == 0 || size > global_size {
+                    return Err(format!("augment.local_size {size} must be between 1 and the global view size {global_size}"));
+                }
+                v.size = size;
+            }
+            if let Some(s) = self.local_crop_scale {
+                v.crop_scale = check_scale(s, "local_crop_scale")?;
+            }
+        }
+        for v in &mut globals {
+            if let Some(s) = self.crop_scale {
+                v.crop_scale = check_scale(s, "crop_scale")?;
+            }
+            if let Some(ratio) = self.mask_ratio {
+                if !(0.0..1.0).contains(&ratio) {
+                    return Err(format!("augment.mask_ratio {ratio} must be in [0, 1)"));
+                }
+                let patch = self.mask_patch.unwrap_or(if global_size <= 64 { 4 } else { 16 });
+                if patch == 0 || patch > global_size {
+                    return Err(format!("augment.mask_patch {patch} must be between 1 and the view size {global_size}"));
+                }
+                v.masking = (ratio > 0.0).then(|| Masking::block(patch, ratio));
+            }
+        }
+        let mut views = globals;
+        views.extend(locals);
+        for v in &mut views {
             if let Some(j) = self.jitter {
+                if j.iter().any(|x| *x < 0.0) || j[3] > 0.5 {
+                    return Err(format!("augment.jitter {j:?}: strengths must be ≥ 0 and hue ≤ 0.5"));
+                }
                 v.jitter = j;
             }
             let probability = |p: Option<f32>, into: &mut f32| -> Result<(), String> {
@@ -133,7 +199,15 @@ impl AugmentConfig {
             probability(self.blur_p, &mut v.blur_p)?;
             probability(self.solarize_p, &mut v.solarize_p)?;
         }
-        Ok(augment)
+        Ok(MultiViewAugment { views })
+    }
+}
+
+fn check_scale(s: (f32, f32), name: &str) -> Result<(f32, f32), String> {
+    if 0.0 < s.0 && s.0 <= s.1 && s.1 <= 1.0 {
+        Ok(s)
+    } else {
+        Err(format!("augment.{name} {s:?} must satisfy 0 < min ≤ max ≤ 1"))
     }
 }
 
@@ -214,5 +288,34 @@ mod tests {
         assert!(Recipe::from_toml(&tiny).unwrap_err().contains("at least 2"));
         let method = good.replace("name = \"simclr\"", "name = \"simclr9\"");
         assert!(Recipe::from_toml(&method).unwrap_err().contains("simclr9"));
+    }
+
+    fn augment(toml_fields: &str) -> Result<MultiViewAugment, String> {
+        let config: AugmentConfig = toml::from_str(toml_fields).map_err(|e| e.to_string())?;
+        config.build(32, 32)
+    }
+
+    #[test]
+    fn multi_crop_overrides_touch_only_the_local_crops() {
+        // SwAV's CIFAR preset: 2 global views of 32 px and 4 local crops of 16 px.
+        let a = augment("preset = 'swav'\nlocal_crops = 3\nlocal_size = 12\nlocal_crop_scale = [0.1, 0.3]\ncrop_scale = [0.5, 1.0]").unwrap();
+        let sizes: Vec<usize> = a.views.iter().map(|v| v.size).collect();
+        assert_eq!(sizes, [32, 32, 12, 12, 12]);
+        assert_eq!((a.views[0].crop_scale, a.views[4].crop_scale), ((0.5, 1.0), (0.1, 0.3)));
+        // A two-view preset gains local crops at 3/7 of the global size.
+        let a = augment("preset = 'simclr'\nlocal_crops = 2").unwrap();
+        assert_eq!(a.views.iter().map(|v| v.size).collect::<Vec<_>>(), [32, 32, 13, 13]);
+        assert_eq!(augment("preset = 'dino'\nlocal_crops = 0").unwrap().views.len(), 2);
+    }
+
+    #[test]
+    fn mask_ratio_masks_only_the_global_views() {
+        let a = augment("preset = 'dino'\nmask_ratio = 0.6").unwrap();
+        assert_eq!(a.views[0].masking, Some(Masking::block(4, 0.6)));
+        assert!(a.views[2].masking.is_none(), "local crops stay unmasked");
+        assert!(augment("preset = 'simclr'\nmask_ratio = 1.0").unwrap_err().contains("mask_ratio"));
+        assert!(augment("preset = 'simclr'\nmask_ratio = 0.5\nmask_patch = 64").unwrap_err().contains("mask_patch"));
+        assert!(augment("preset = 'simclr'\nlocal_crops = 1\nlocal_size = 40").unwrap_err().contains("local_size"));
+        assert!(augment("preset = 'simclr'\njitter = [0.4, 0.4, 0.4, 0.7]").unwrap_err().contains("hue"));
     }
 }

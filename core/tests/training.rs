@@ -99,3 +99,46 @@ fn simsiam_collapses_without_stop_gradient_but_not_with_it() {
     assert!(std_without < 0.2 * without[0].embedding_std, "no collapse without stop-gradient: {std_without}");
     assert!(std_with > 3.0 * std_without, "stop-gradient did not prevent collapse: {std_with} vs {std_without}");
 }
+
+/// The browser demo's SimSiam recipe (`recipes/browser/simsiam.toml`) with the demo's collapse
+/// switch: `steps` steps on shapes, as the page runs them.
+fn browser_simsiam(stop_gradient: bool, steps: usize) -> (Trainer, Vec<StepStats>) {
+    let mut recipe = jem_core::recipe::Recipe::from_toml(include_str!("../../recipes/browser/simsiam.toml")).unwrap();
+    if let MethodConfig::SimSiam(c) = &mut recipe.method {
+        c.stop_gradient = stop_gradient;
+    }
+    let device = Device::flex().autodiff();
+    device.seed(recipe.train.seed);
+    let shapes = Shapes::new(32, recipe.train.seed);
+    let train_set = shapes.dataset(recipe.data.shapes_count, Split::Train);
+    let augment = recipe.data.augment.build(32, 32).unwrap();
+    let model = recipe.method.init(&recipe.backbone, &device).unwrap();
+    let batch = recipe.train.batch_size;
+    let mut trainer = Trainer::new(model, &recipe.optimizer, recipe.train.schedule(train_set.len() / batch));
+    let mut log = Vec::new();
+    for epoch in 0.. {
+        for indices in EpochPlan::new(train_set.len(), batch, true, true, recipe.train.seed, epoch).batches {
+            if log.len() == steps {
+                return (trainer, log);
+            }
+            let views = augment_batch(&augment, &train_set, &indices, recipe.train.seed, epoch).to_tensors(&device).views;
+            log.push(trainer.step(&views));
+        }
+    }
+    unreachable!()
+}
+
+#[test]
+fn browser_simsiam_learns_in_30_steps_and_collapses_without_stop_gradient() {
+    // What the browser tests check on WebGPU and on the CPU, natively: the loss falls within the
+    // first 30 steps, and without stop-gradient the embedding std falls below 5 % of its start.
+    let (_, with) = browser_simsiam(true, 30);
+    let (first, last) = (mean_loss(&with[..5]), mean_loss(&with[25..]));
+    let (_, without) = browser_simsiam(false, 150);
+    let stds: Vec<f32> = without.iter().map(|s| s.embedding_std).collect();
+    let collapsed_at = stds.iter().position(|s| *s < 0.05 * stds[0]);
+    eprintln!("browser SimSiam: loss {first:.3} → {last:.3}; without stop-gradient std {:.4} → {:.4}, below 5 % at step {collapsed_at:?}", stds[0], stds.last().unwrap());
+    assert!(last < first, "loss did not decrease: {first} → {last}");
+    assert!(collapsed_at.is_some(), "no collapse within 150 steps: {stds:?}");
+}
+

@@ -4,6 +4,7 @@ mod commands;
 mod datasets;
 mod device;
 mod loader;
+mod npy;
 mod plot;
 mod run;
 
@@ -36,6 +37,9 @@ enum Command {
     Eval(EvalCommand),
     /// Preview augmentations: writes a PNG grid of an image and its random views.
     Augment(commands::augment::Args),
+    /// Write a pretrained encoder's features to files.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Look at datasets.
     #[command(subcommand)]
     Data(DataCommand),
@@ -50,6 +54,14 @@ enum EvalCommand {
     Knn(commands::eval::Args),
     /// Linear classifier trained on frozen features; top-1 and top-5 on the test split.
     Linear(commands::eval::Args),
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// Frozen features of the train and test splits as NumPy .npy files (with labels).
+    Features(commands::export::FeaturesArgs),
+    /// One encoder file (recipe + weights) for the browser demo's Inference tab.
+    Web(commands::export::WebArgs),
 }
 
 #[derive(Subcommand)]
@@ -78,6 +90,8 @@ fn main() -> ExitCode {
         Command::Pretrain(args) => commands::pretrain::run(args),
         Command::Eval(EvalCommand::Knn(args)) => commands::eval::run(commands::eval::Protocol::Knn, args),
         Command::Eval(EvalCommand::Linear(args)) => commands::eval::run(commands::eval::Protocol::Linear, args),
+        Command::Export(ExportCommand::Features(args)) => commands::export::features(args),
+        Command::Export(ExportCommand::Web(args)) => commands::export::web(args),
         Command::Augment(args) => commands::augment::run(args),
         Command::Data(DataCommand::Inspect(args)) => commands::inspect::run(args),
         Command::Bench(BenchCommand::Augment(args)) => commands::bench::augment(args),

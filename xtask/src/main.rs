@@ -1,24 +1,44 @@
 //! jem's build tasks, so that every check is one command on a fresh machine.
 //!
 //! - `cargo xtask test`: the whole test suite — native unit and CLI tests, the release CLI, the
-//!   wasm32 build of `jem-wasm`, and the wasm-vs-native tests run by Node.
+//!   wasm32 build of `jem-wasm`, the wasm-vs-native tests run by Node, and the browser tests
+//!   (headless Chromium driven by playwright-core against the served demo).
 //! - `cargo xtask wasm`: builds `jem-wasm` for `wasm32-unknown-unknown` (release) and writes its
 //!   JS bindings to `target/jem-wasm/{web,node}`.
+//! - `cargo xtask web`: the browser demo in `www/dist` — pages, bindings, and the wasm module
+//!   shrunk by `wasm-opt -Oz` (from the npm package binaryen; `npm ci` installs it).
+//! - `cargo xtask serve [--port N]`: serves `www/dist` on localhost (default port 8000).
 
+mod serve;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
+const USAGE: &str = "usage: cargo xtask <command>
+  test                 run every test (native, wasm build, wasm-vs-native, browser)
+  wasm                 build jem-wasm and its JS bindings
+  web [--no-opt]       build the browser demo into www/dist (--no-opt skips wasm-opt)
+  serve [--port N]     serve www/dist on http://127.0.0.1:N/ (default 8000)";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("wasm") => wasm().map(|_| ()),
+        Some("web") => web(!args.iter().any(|a| a == "--no-opt")),
+        Some("serve") => {
+            let port = match args.iter().position(|a| a == "--port") {
+                Some(i) => args.get(i + 1).and_then(|p| p.parse().ok()).context("--port needs a number")?,
+                None => 8000,
+            };
+            serve::serve(&root().join("www").join("dist"), port)
+        }
         _ => {
-            eprintln!("usage: cargo xtask <test|wasm>\n  test  run every test (native, wasm build, wasm-vs-native)\n  wasm  build jem-wasm and its JS bindings");
+            eprintln!("{USAGE}");
             std::process::exit(2)
         }
     }
@@ -46,9 +66,8 @@ fn run(cmd: &mut Command) -> Result<()> {
 /// Builds jem-wasm for wasm32 and generates web and Node bindings. Returns the output folder.
 fn wasm() -> Result<PathBuf> {
     run(cargo().args(["build", "--release", "-p", "jem-wasm", "--target", WASM_TARGET]))?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
-    let module = target_dir.join(WASM_TARGET).join("release").join("jem_wasm.wasm");
-    let out = target_dir.join("jem-wasm");
+    let module = target_dir().join(WASM_TARGET).join("release").join("jem_wasm.wasm");
+    let out = target_dir().join("jem-wasm");
     for (name, web) in [("web", true), ("node", false)] {
         let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
         bindgen.input_path(&module);
@@ -59,14 +78,68 @@ fn wasm() -> Result<PathBuf> {
     Ok(out)
 }
 
+/// Builds the demo into `www/dist`: the static pages, the web bindings in `pkg/`, and (with
+/// `optimize`) the wasm module run through `wasm-opt -Oz`. Prints the module's size, raw and gzipped.
+fn web(optimize: bool) -> Result<()> {
+    let bindings = wasm()?;
+    let www = root().join("www");
+    let dist = www.join("dist");
+    if dist.exists() {
+        std::fs::remove_dir_all(&dist).with_context(|| format!("cannot clear {}", dist.display()))?;
+    }
+    copy_dir(&www, &dist, &|p| p != dist.as_path())?;
+    copy_dir(&bindings.join("web"), &dist.join("pkg"), &|_| true)?;
+    let module = dist.join("pkg").join("jem_wasm_bg.wasm");
+    if optimize {
+        let wasm_opt = root().join("node_modules").join(".bin").join("wasm-opt");
+        if !wasm_opt.exists() {
+            bail!("{} is missing: run `npm ci` (it installs binaryen), or `cargo xtask web --no-opt`", wasm_opt.display());
+        }
+        let features = ["--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext", "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue"];
+        run(Command::new(&wasm_opt).args(["-Oz", "--strip-debug"]).args(features).arg(&module).arg("-o").arg(&module))?;
+    }
+    let bytes = std::fs::read(&module)?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&bytes)?;
+    let gzipped = gz.finish()?.len();
+    let mb = |n: usize| n as f64 / 1e6;
+    eprintln!("xtask: demo in {}: jem_wasm_bg.wasm {:.1} MB ({:.1} MB gzipped){}", dist.display(), mb(bytes.len()), mb(gzipped), if optimize { "" } else { ", not optimised" });
+    Ok(())
+}
+
+/// Copies the files of `from` into `to`, recursively, skipping paths `keep` rejects.
+fn copy_dir(from: &Path, to: &Path, keep: &dyn Fn(&Path) -> bool) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let path = entry?.path();
+        if !keep(&path) {
+            continue;
+        }
+        let target = to.join(path.file_name().expect("a file name"));
+        if path.is_dir() {
+            copy_dir(&path, &target, keep)?;
+        } else {
+            std::fs::copy(&path, &target).with_context(|| format!("copying {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 fn test() -> Result<()> {
     run(cargo().args(["test", "--release", "--workspace", "--exclude", "xtask"]))?;
+    run(cargo().args(["test", "-p", "xtask"]))?;
     run(cargo().args(["build", "--release", "-p", "jem"]))?;
-    let bindings = wasm()?;
-    let jem = bindings.parent().expect("target dir").join("release").join("jem");
+    web(false)?;
+    let bindings = target_dir().join("jem-wasm");
+    let jem = target_dir().join("release").join("jem");
     run(Command::new("node")
         .current_dir(root())
-        .args(["--test", "tests/wasm/"])
+        .args(["--test", "--test-concurrency=1", "tests/wasm/", "tests/browser/"])
         .env("JEM_WASM_NODE", bindings.join("node").join("jem_wasm.js"))
-        .env("JEM_BIN", jem))
+        .env("JEM_BIN", jem)
+        .env("JEM_XTASK", std::env::current_exe()?))
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }

@@ -158,6 +158,25 @@ impl ViewTransform {
         Image::from_planar_f32(self.size, self.size, &out)
     }
 
+    /// What a training view looks like: [`ViewTransform::augment_image`], with the masked patches
+    /// (if the view masks) painted mid-grey.
+    pub fn preview_image(&self, img: &Image, rng: &mut Rng) -> Image {
+        let mut view = self.augment_image(img, rng);
+        if let Some(masking) = &self.masking {
+            let (grid, patch) = (masking.grid(self.size), masking.patch_size);
+            let mut mask = vec![false; grid * grid];
+            masking.sample(self.size, rng, &mut mask);
+            for (token, _) in mask.iter().enumerate().filter(|(_, m)| **m) {
+                let (ty, tx) = (token / grid, token % grid);
+                for y in ty * patch..(ty + 1) * patch {
+                    let row = (y * self.size + tx * patch) * 3;
+                    view.pixels[row..row + 3 * patch].fill(128);
+                }
+            }
+        }
+        view
+    }
+
     /// [`ViewTransform::augment`] followed by normalisation, plus the view's token mask if it has
     /// one: what a training batch holds.
     pub fn apply(&self, img: &Image, rng: &mut Rng, out: &mut [f32], mask: Option<&mut [bool]>) {
@@ -188,19 +207,24 @@ impl MultiViewAugment {
 
     /// Draws view `v` of sample `index` in `epoch`, in `[0, 1]` (preview, no normalisation).
     pub fn preview(&self, img: &Image, seed: u64, epoch: u64, index: u64, v: usize) -> Image {
-        self.views[v].augment_image(img, &mut Rng::for_view(seed, epoch, index, v as u64))
+        self.views[v].preview_image(img, &mut Rng::for_view(seed, epoch, index, v as u64))
+    }
+
+    /// The whole image resized to the first view's size (the reference tile of a preview).
+    pub fn preview_original(&self, img: &Image) -> Image {
+        let size = self.views[0].size;
+        let mut original = vec![0.0; 3 * size * size];
+        crop::resize_crop(img, CropBox::whole(img), size, &mut original);
+        Image::from_planar_f32(size, size, &original)
     }
 
     /// A preview grid: the whole image, then `views` random views (cycling through this
     /// augmentation's transforms), `columns` per row. Views are shown before normalisation.
     pub fn preview_grid(&self, img: &Image, views: usize, seed: u64, columns: usize) -> Image {
-        let size = self.views[0].size;
-        let mut original = vec![0.0; 3 * size * size];
-        crop::resize_crop(img, CropBox::whole(img), size, &mut original);
-        let mut tiles = vec![Image::from_planar_f32(size, size, &original)];
+        let mut tiles = vec![self.preview_original(img)];
         for k in 0..views {
             let view = &self.views[k % self.views.len()];
-            tiles.push(view.augment_image(img, &mut Rng::for_view(seed, 0, 0, k as u64)));
+            tiles.push(view.preview_image(img, &mut Rng::for_view(seed, 0, 0, k as u64)));
         }
         Image::grid(&tiles, columns, 4)
     }
@@ -269,6 +293,19 @@ mod tests {
         view.apply(&photo(), &mut Rng::new(1), &mut out, Some(&mut mask));
         assert_eq!(mask.iter().filter(|&&m| m).count(), 32);
         assert!(out.iter().any(|&v| v < 0.0), "normalised values go below zero");
+    }
+
+    #[test]
+    fn preview_paints_exactly_the_masked_patches_grey() {
+        let mut view = ViewTransform::crop_only(32, (1.0, 1.0), Normalize::CIFAR10);
+        view.flip_p = 0.0;
+        view.masking = Some(Masking::random(8, 0.25));
+        let img = Image::filled(32, 32, [10, 200, 30]);
+        let out = view.preview_image(&img, &mut Rng::new(3));
+        // 16 tokens of 8 × 8 pixels, 4 masked: a quarter of the pixels grey, the rest untouched.
+        let grey = out.pixels.chunks(3).filter(|p| p == &[128, 128, 128]).count();
+        let kept = out.pixels.chunks(3).filter(|p| p == &[10, 200, 30]).count();
+        assert_eq!((grey, kept), (256, 768));
     }
 
     #[test]

@@ -98,6 +98,20 @@ impl Dataset {
         sizes
     }
 
+    /// Splits off the last `n` images as a held-out set: `(first len − n, last n)`. Used where
+    /// a source has one split only (an uploaded CIFAR batch in the browser).
+    pub fn hold_out(mut self, n: usize) -> (Dataset, Dataset) {
+        let at = self.len().saturating_sub(n);
+        let held = Dataset {
+            format: self.format.clone(),
+            images: self.images.split_off(at),
+            labels: self.labels.as_mut().map(|l| l.split_off(at)),
+            classes: self.classes.clone(),
+            skipped: Vec::new(),
+        };
+        (self, held)
+    }
+
     /// The first `n` images (with their labels): a quick subset for smoke runs.
     pub fn truncated(mut self, n: usize) -> Self {
         self.images.truncate(n);
@@ -121,6 +135,16 @@ pub fn concat(into: &mut Dataset, other: Dataset) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hold_out_keeps_images_and_labels_aligned() {
+        let images: Vec<Image> = (0..5).map(|i| Image::filled(1, 1, [i, 0, 0])).collect();
+        let ds = Dataset { format: "t".into(), images, labels: Some(vec![0, 1, 2, 3, 4]), classes: vec!["c".into(); 5], skipped: vec![] };
+        let (train, test) = ds.hold_out(2);
+        assert_eq!((train.len(), test.labels.as_deref()), (3, Some(&[3u32, 4][..])));
+        assert_eq!(test.images[0].pixels[0], 3);
+        assert_eq!(train.clone().hold_out(10).0.len(), 0);
+    }
 
     #[test]
     fn histogram_and_sizes() {

@@ -1,8 +1,9 @@
-//! Evaluation of a frozen encoder: features, weighted kNN, linear probe, collapse monitors.
+//! Evaluation of a frozen encoder: features, weighted kNN, linear probe, collapse monitors, PCA.
 
 pub mod knn;
 pub mod linear;
 pub mod monitor;
+pub mod pca;
 
 use burn::tensor::{Device, Tensor};
 

@@ -16,6 +16,23 @@ pub fn normalized_std(z: Tensor<2>) -> Tensor<1> {
     l2_normalize(z).var_bias(0).sqrt().mean()
 }
 
+/// Per-dimension std of the L2-normalised rows of `z` (`n × d`, row-major), computed on the
+/// host: the vector whose mean is [`normalized_std`], for a bar chart of which dimensions live.
+pub fn per_dimension_std(z: &[f32], n: usize, d: usize) -> Vec<f32> {
+    assert_eq!(z.len(), n * d);
+    let (mut sum, mut sum_sq) = (vec![0.0f64; d], vec![0.0f64; d]);
+    for row in z.chunks(d) {
+        let norm = row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt().max(1e-12);
+        for (i, v) in row.iter().enumerate() {
+            let x = *v as f64 / norm;
+            sum[i] += x;
+            sum_sq[i] += x * x;
+        }
+    }
+    let n = n.max(1) as f64;
+    sum.iter().zip(&sum_sq).map(|(s, q)| ((q / n - (s / n).powi(2)).max(0.0)).sqrt() as f32).collect()
+}
+
 /// Effective rank of the rows of `z` (`n × d`, row-major), computed on the host.
 pub fn effective_rank(z: &[f32], n: usize, d: usize) -> f64 {
     assert_eq!(z.len(), n * d);
@@ -100,6 +117,19 @@ mod tests {
         let spread = Tensor::<2>::from_data(TensorData::new(v, [8, 4]), &device);
         // per dimension: values {1, −1, 0×6}: mean 0, biased var 2/8 → std 0.5 = 1/√4.
         assert!((normalized_std(spread).into_scalar::<f32>() - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn per_dimension_std_matches_the_tensor_monitor() {
+        // Rows ±e_0, ±2e_1: normalised they are ±e_0, ±e_1; dimension 0 has values {1, −1, 0, 0}
+        // (std √(2/4)), dimension 1 the same, dimension 2 is always 0.
+        let z = [1.0f32, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, -2.0, 0.0];
+        let stds = per_dimension_std(&z, 4, 3);
+        let half = 0.5f32.sqrt();
+        assert!((stds[0] - half).abs() < 1e-6 && (stds[1] - half).abs() < 1e-6 && stds[2] == 0.0, "{stds:?}");
+        let tensor = Tensor::<2>::from_data(TensorData::new(z.to_vec(), [4, 3]), &Device::flex());
+        let mean = stds.iter().sum::<f32>() / 3.0;
+        assert!((normalized_std(tensor).into_scalar::<f32>() - mean).abs() < 1e-6);
     }
 
     #[test]

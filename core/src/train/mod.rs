@@ -62,24 +62,55 @@ impl Trainer {
 
     /// One optimisation step on a batch of views (on an autodiff device).
     pub fn step(&mut self, views: &[Tensor<4>]) -> StepStats {
+        self.step_deferred(views).read()
+    }
+
+    /// One optimisation step whose logged numbers stay on the device until read: the browser
+    /// reads them with [`PendingStats::read_async`], since WebGPU cannot read synchronously.
+    pub fn step_deferred(&mut self, views: &[Tensor<4>]) -> PendingStats {
         let model = self.model.take().expect("the model is only taken during a step");
         let out = model.step(views);
-        // Read every logged number in one transfer.
+        // Every logged number in one tensor, so that reading them is one transfer.
         let mut logged = vec![out.loss.clone().detach()];
         logged.extend(out.terms.iter().map(|(_, t)| t.clone().detach()));
         logged.push(normalized_std(out.embedding.detach()));
-        let values: Vec<f32> = Tensor::cat(logged, 0).into_data().try_to_vec().expect("f32 scalars");
         let grads = GradientsParams::from_grads(out.loss.backward(), &model);
         let lr = self.schedule.lr(self.step);
         self.model = Some(self.optimizer.step(lr, model, grads));
-        let stats = StepStats {
-            step: self.step,
-            lr,
-            loss: values[0],
-            terms: out.terms.iter().zip(&values[1..]).map(|((name, _), v)| (*name, *v)).collect(),
-            embedding_std: *values.last().expect("std is logged"),
-        };
+        let pending = PendingStats { step: self.step, lr, term_names: out.terms.iter().map(|(name, _)| *name).collect(), values: Tensor::cat(logged, 0) };
         self.step += 1;
-        stats
+        pending
+    }
+}
+
+/// The numbers of a step still on the device: loss, the terms, the embedding std.
+pub struct PendingStats {
+    step: usize,
+    lr: f64,
+    term_names: Vec<&'static str>,
+    values: Tensor<1>,
+}
+
+impl PendingStats {
+    /// Reads the numbers (blocks until the step has run).
+    pub fn read(self) -> StepStats {
+        let values = self.values.clone().into_data().try_to_vec().expect("f32 scalars");
+        self.finish(values)
+    }
+
+    /// Reads the numbers without blocking (needed on WebGPU).
+    pub async fn read_async(self) -> Result<StepStats, String> {
+        let data = self.values.clone().into_data_async().await.map_err(|e| format!("reading the step's loss from the device failed: {e:?}"))?;
+        Ok(self.finish(data.try_to_vec().expect("f32 scalars")))
+    }
+
+    fn finish(self, values: Vec<f32>) -> StepStats {
+        StepStats {
+            step: self.step,
+            lr: self.lr,
+            loss: values[0],
+            terms: self.term_names.iter().zip(&values[1..]).map(|(name, v)| (*name, *v)).collect(),
+            embedding_std: *values.last().expect("std is logged"),
+        }
     }
 }

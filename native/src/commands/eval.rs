@@ -1,9 +1,14 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use jem_core::augment::ViewTransform;
+use jem_core::data::Dataset;
 use jem_core::eval::extract_features;
 use jem_core::eval::knn::KnnConfig;
 use jem_core::eval::linear::{LinearProbeConfig, linear_probe};
+use jem_core::model::Backbone;
 
 use super::pretrain::{eval_transform, knn_top1, open_datasets, training_views};
 use crate::{device, run};
@@ -38,32 +43,54 @@ pub enum Protocol {
     Linear,
 }
 
-pub fn run(protocol: Protocol, args: Args) -> Result<()> {
-    let (run_dir, checkpoint) = run::find_checkpoint(&args.checkpoint)?;
-    let mut recipe = run::read_recipe(&run_dir)?;
-    if let Some(d) = &args.data {
-        recipe.data.dataset = d.clone();
+/// A checkpoint's encoder with the datasets and transform it is evaluated on.
+pub struct Frozen {
+    pub backbone: Backbone,
+    pub train: Dataset,
+    pub test: Dataset,
+    pub transform: ViewTransform,
+    pub device: Device,
+}
+
+impl Frozen {
+    /// Loads the checkpoint (a run folder means its latest), the run's recipe and its dataset
+    /// (or `data`), and prints one line saying what is evaluated.
+    pub fn load(checkpoint: &Path, data: Option<&str>, device: &str) -> Result<Self> {
+        let (run_dir, checkpoint) = run::find_checkpoint(checkpoint)?;
+        let mut recipe = run::read_recipe(&run_dir)?;
+        if let Some(d) = data {
+            recipe.data.dataset = d.to_string();
+        }
+        let device = device::parse(device)?;
+        let model = run::load_model(recipe.method.init(&recipe.backbone, &device).map_err(anyhow::Error::msg)?, &checkpoint)?;
+        let (train, test) = open_datasets(&recipe, None)?;
+        let test = test.ok_or_else(|| anyhow::anyhow!("{}: needs a test (or val) split to evaluate on", recipe.data.dataset))?;
+        let transform = eval_transform(&training_views(&recipe, &train)?);
+        println!("checkpoint {} ({}, {}), {} train / {} test images", checkpoint.display(), recipe.method.name(), recipe.backbone.arch, train.len(), test.len());
+        Ok(Self { backbone: model.backbone().valid(), train, test, transform, device })
     }
-    let device = device::parse(&args.device)?;
-    let model = run::load_model(recipe.method.init(&recipe.backbone, &device).map_err(anyhow::Error::msg)?, &checkpoint)?;
-    let (train, test) = open_datasets(&recipe, None)?;
-    let test = test.ok_or_else(|| anyhow::anyhow!("{}: needs a test (or val) split to evaluate on", recipe.data.dataset))?;
-    let transform = eval_transform(&training_views(&recipe, &train)?);
-    println!("checkpoint {} ({}, {}), {} train / {} test images", checkpoint.display(), recipe.method.name(), recipe.backbone.arch, train.len(), test.len());
+
+    /// Features of every image of `dataset`, `[N, D]`, in dataset order.
+    pub fn features(&self, dataset: &Dataset) -> Tensor<2> {
+        extract_features(&self.backbone, dataset, &self.transform, 256, &self.device)
+    }
+}
+
+pub fn run(protocol: Protocol, args: Args) -> Result<()> {
+    let frozen = Frozen::load(&args.checkpoint, args.data.as_deref(), &args.device)?;
     match protocol {
         Protocol::Knn => {
             let config = KnnConfig { k: args.k, temperature: args.temperature };
-            let top1 = knn_top1(model.backbone(), &train, &test, &transform, config, &device)?;
+            let top1 = knn_top1(&frozen.backbone, &frozen.train, &frozen.test, &frozen.transform, config, &frozen.device)?;
             println!("kNN (k={}, T={}) top-1: {top1:.2}%", args.k, args.temperature);
         }
         Protocol::Linear => {
-            use burn::module::Module;
-            let backbone = model.backbone().valid();
-            let features = |ds| extract_features(&backbone, ds, &transform, 256, &device);
-            let (train_labels, test_labels) = (train.labels.clone().unwrap_or_default(), test.labels.clone().unwrap_or_default());
-            anyhow::ensure!(!train_labels.is_empty() && !test_labels.is_empty(), "the linear probe needs labels");
+            let (Some(train_labels), Some(test_labels)) = (&frozen.train.labels, &frozen.test.labels) else {
+                anyhow::bail!("the linear probe needs labels in both splits");
+            };
             let config = LinearProbeConfig { epochs: args.epochs, lr: args.lr, ..Default::default() };
-            let acc = linear_probe(features(&train), &train_labels, features(&test), &test_labels, train.classes.len(), config, &device.clone().autodiff());
+            let (train_features, test_features) = (frozen.features(&frozen.train), frozen.features(&frozen.test));
+            let acc = linear_probe(train_features, train_labels, test_features, test_labels, frozen.train.classes.len(), config, &frozen.device.clone().autodiff());
             println!("linear probe ({} epochs on frozen features): top-1 {:.2}%, top-5 {:.2}%", args.epochs, acc.top1, acc.top5);
         }
     }

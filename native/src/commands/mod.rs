@@ -1,5 +1,6 @@
 pub mod augment;
 pub mod bench;
 pub mod eval;
+pub mod export;
 pub mod inspect;
 pub mod pretrain;

@@ -13,7 +13,7 @@ use jem_core::eval::knn::{KnnConfig, knn_accuracy};
 use jem_core::eval::monitor::effective_rank;
 use jem_core::model::Backbone;
 use jem_core::recipe::Recipe;
-use jem_core::train::{Schedule, Trainer};
+use jem_core::train::Trainer;
 use serde_json::json;
 
 use crate::datasets::{OpenOptions, Source};
@@ -171,12 +171,7 @@ pub fn run(args: Args) -> Result<()> {
     let model = recipe.method.init(&recipe.backbone, &train_device).map_err(anyhow::Error::msg)?;
 
     let steps_per_epoch = train.len() / recipe.train.batch_size;
-    let schedule = Schedule {
-        peak: Schedule::scaled(recipe.train.base_lr, recipe.train.batch_size),
-        min: recipe.train.min_lr,
-        warmup_steps: recipe.train.warmup_epochs * steps_per_epoch,
-        total_steps: recipe.train.epochs * steps_per_epoch,
-    };
+    let schedule = recipe.train.schedule(steps_per_epoch);
     let mut trainer = Trainer::new(model, &recipe.optimizer, schedule);
     let mut start_epoch = 0;
     let dir = match &args.resume {

@@ -1,0 +1,182 @@
+// Browser tests of the demo: headless Chromium (Debian's, driven by playwright-core) against the
+// pages built by `cargo xtask web` and served by `cargo xtask serve`. Screenshots go to
+// test-output/browser/. Run by `cargo xtask test`, which sets JEM_XTASK and JEM_BIN.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const shots = join(root, 'test-output', 'browser');
+const chromiumPath = process.env.JEM_CHROMIUM || '/usr/bin/chromium';
+const ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', '--enable-unsafe-webgpu'];
+
+let server, url, browser;
+
+before(async () => {
+  assert.ok(existsSync(chromiumPath), `${chromiumPath} is missing: install Debian's chromium (apt-get install chromium) or set JEM_CHROMIUM`);
+  assert.ok(process.env.JEM_XTASK, 'run through `cargo xtask test` (it sets JEM_XTASK)');
+  mkdirSync(shots, { recursive: true });
+  server = spawn(process.env.JEM_XTASK, ['serve', '--port', '0'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  url = await new Promise((resolve, reject) => {
+    let out = '';
+    server.stdout.on('data', (d) => {
+      out += d;
+      const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(out);
+      if (m) resolve(m[0]);
+    });
+    server.on('exit', (code) => reject(new Error(`xtask serve exited (${code})`)));
+  });
+  browser = await chromium.launch({ executablePath: chromiumPath, args: ARGS, headless: true });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill();
+});
+
+// A page at `tab` with console errors and uncaught exceptions collected.
+async function open(tab) {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const errors = [];
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${url}#${tab}`);
+  await page.waitForSelector('body[data-ready=true]', { timeout: 60_000 });
+  return { page, errors };
+}
+
+const tileHashes = (page) => page.$$eval('#lab-tiles figure:not(.original)', (tiles) => tiles.map((t) => t.dataset.hash));
+
+test('augmentation lab renders views that differ, re-rolls, multi-crop and masking', async () => {
+  const { page, errors } = await open('lab');
+  await page.waitForSelector('#lab-tiles figure:nth-child(9)');
+  const first = await tileHashes(page);
+  assert.equal(first.length, 8);
+  assert.equal(new Set(first).size, 8, 'eight different views');
+  await page.screenshot({ path: join(shots, 'lab.png'), fullPage: true });
+  await page.click('#lab-reroll');
+  await page.waitForFunction((old) => document.querySelector('#lab-tiles figure:not(.original)')?.dataset.hash !== old, first[0]);
+  const second = await tileHashes(page);
+  assert.notDeepEqual(second, first, 're-roll draws new views');
+
+  await page.selectOption('#lab-preset', 'swav');
+  await page.waitForFunction(() => [...document.querySelectorAll('#lab-tiles figcaption')].some((c) => c.textContent.includes('local')));
+  await page.locator('input[data-key=mask_ratio]').fill('0.5');
+  await page.waitForFunction(() => document.getElementById('lab-toml').textContent.includes('mask_ratio = 0.5'));
+  await page.screenshot({ path: join(shots, 'lab-swav-masking.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a bad upload in the lab shows a message and the page keeps working', async () => {
+  const { page } = await open('lab');
+  await page.selectOption('#lab-source', 'upload');
+  await page.setInputFiles('#lab-upload', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image') });
+  await page.waitForSelector('#message:not([hidden])');
+  assert.match(await page.textContent('#message'), /notes\.txt: cannot read the image/);
+  await page.screenshot({ path: join(shots, 'lab-bad-upload.png') });
+  await page.selectOption('#lab-source', 'shapes-1');
+  await page.waitForSelector('#message', { state: 'hidden' });
+  assert.equal((await tileHashes(page)).length, 8);
+  await page.close();
+});
+
+// Trains SimSiam on `backend` until `steps` steps, pauses, and returns the page's record.
+async function trainSimSiam(page, backend, steps, { stopGradient = true } = {}) {
+  await page.selectOption('#backend', backend);
+  await page.selectOption('#train-method', 'simsiam');
+  await page.setChecked('#switch-stop-gradient', stopGradient);
+  await page.click('#train-start');
+  await page.waitForFunction((n) => window.jemDemo.steps.length >= n || window.jemDemo.error, steps, { timeout: 480_000, polling: 500 });
+  await page.click('#train-pause');
+  await page.waitForFunction(() => !window.jemDemo.running);
+  return page.evaluate(() => ({ ...window.jemDemo, steps: window.jemDemo.steps, evals: window.jemDemo.evals }));
+}
+
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+for (const backend of ['webgpu', 'cpu']) {
+  test(`SimSiam trains 30 steps on ${backend} with the loss decreasing`, async () => {
+    const { page, errors } = await open('train');
+    const demo = await trainSimSiam(page, backend, 30);
+    assert.equal(demo.error, null);
+    assert.equal(demo.backend, backend, 'no fallback to another backend');
+    assert.equal(await page.getAttribute('#backend-status', 'data-backend'), backend);
+    const losses = demo.steps.map((s) => s.loss);
+    assert.ok(mean(losses.slice(-5)) < mean(losses.slice(0, 5)), `loss ${mean(losses.slice(0, 5))} → ${mean(losses.slice(-5))}`);
+    assert.ok(demo.evals.length >= 2 && demo.evals.every((e) => e.knn_top1 > 0), 'kNN was measured');
+    const ms = mean(demo.steps.slice(5).map((s) => s.ms));
+    writeFileSync(join(shots, `train-${backend}.json`), JSON.stringify({ backend, ms_per_step: ms, steps: demo.steps.length, first_loss: losses[0], last_loss: losses.at(-1), knn: demo.evals.map((e) => e.knn_top1) }, null, 1));
+    console.log(`# ${backend}: ${ms.toFixed(0)} ms per SimSiam step (batch 64, ConvNet width 8), loss ${losses[0].toFixed(3)} → ${losses.at(-1).toFixed(3)}`);
+    await page.screenshot({ path: join(shots, `train-${backend}.png`), fullPage: true });
+
+    // The encoder just trained answers nearest-neighbour queries in the Inference tab.
+    await page.click('nav a[data-tab=infer]');
+    await page.click('#infer-example');
+    await page.waitForSelector('.result .tile:nth-child(6)');
+    await page.screenshot({ path: join(shots, `infer-${backend}.png`), fullPage: true });
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+}
+
+test('without stop-gradient SimSiam collapses: the embedding std falls below 5% of its start', async () => {
+  const { page, errors } = await open('train');
+  await page.selectOption('#backend', 'cpu');
+  await page.selectOption('#train-method', 'simsiam');
+  await page.setChecked('#switch-stop-gradient', false);
+  await page.click('#train-start');
+  await page.waitForFunction(() => {
+    const s = window.jemDemo.steps;
+    return window.jemDemo.error || (s.length > 1 && s.at(-1).embedding_std < 0.05 * s[0].embedding_std) || s.length >= 200;
+  }, null, { timeout: 480_000, polling: 500 });
+  await page.click('#train-pause');
+  const steps = await page.evaluate(() => window.jemDemo.steps);
+  const [start, end] = [steps[0].embedding_std, steps.at(-1).embedding_std];
+  console.log(`# collapse: std ${start.toFixed(4)} → ${end.toFixed(4)} after ${steps.length} steps`);
+  assert.ok(end < 0.05 * start, `std ${start} → ${end} after ${steps.length} steps`);
+  await page.waitForFunction(() => !window.jemDemo.running);
+  await page.screenshot({ path: join(shots, 'train-collapse.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a CIFAR file of the wrong size shows a message', async () => {
+  const { page } = await open('train');
+  await page.selectOption('#train-data', 'cifar');
+  await page.setInputFiles('#train-upload', { name: 'broken.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(5000, 7) });
+  await page.waitForSelector('#message:not([hidden])');
+  assert.match(await page.textContent('#message'), /broken\.bin: .*3073/);
+  await page.click('#train-start');
+  assert.match(await page.textContent('#message'), /Choose a CIFAR-10 \.bin file/);
+  await page.screenshot({ path: join(shots, 'train-bad-upload.png') });
+  await page.close();
+});
+
+test('an encoder exported by the native CLI loads in the Inference tab', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'jem-export-'));
+  const recipe = readFileSync(join(root, 'recipes/browser/simsiam.toml'), 'utf8').replace('epochs = 20', 'epochs = 1').replace('shapes_count = 1024', 'shapes_count = 128');
+  writeFileSync(join(dir, 'tiny.toml'), recipe);
+  const bin = process.env.JEM_BIN;
+  execFileSync(bin, ['pretrain', '--recipe', join(dir, 'tiny.toml'), '--out', join(dir, 'run'), '--quiet'], { stdio: 'pipe' });
+  execFileSync(bin, ['export', 'web', '--checkpoint', join(dir, 'run'), '--out', join(dir, 'encoder.jem')], { stdio: 'pipe' });
+  const { page, errors } = await open('infer');
+  await page.selectOption('#backend', 'cpu');
+  await page.selectOption('#infer-source', 'file');
+  await page.setInputFiles('#infer-upload', []);
+  await page.setInputFiles('#infer-file', { name: 'not-an-encoder.jem', mimeType: 'application/octet-stream', buffer: Buffer.from('hello') });
+  await page.waitForSelector('#message:not([hidden])');
+  assert.match(await page.textContent('#message'), /not a jem encoder file/);
+  await page.setInputFiles('#infer-file', join(dir, 'encoder.jem'));
+  await page.waitForFunction(() => document.getElementById('infer-encoder').textContent.startsWith('Loaded encoder'));
+  await page.click('#infer-example');
+  await page.waitForSelector('.result .tile:nth-child(6)');
+  await page.screenshot({ path: join(shots, 'infer-exported.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
