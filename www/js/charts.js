@@ -26,9 +26,10 @@ function niceTicks(min, max, count = 5) {
   const raw = (max - min) / count;
   const step = Math.pow(10, Math.floor(Math.log10(raw)));
   const nice = [1, 2, 5, 10].map((m) => m * step).find((s) => s >= raw) || raw;
+  // Integer multiples of the step, so that 0 is exactly 0 (not −6e-17 from repeated addition).
   const ticks = [];
-  for (let t = Math.ceil(min / nice) * nice; t <= max + 1e-9 * nice; t += nice) {
-    ticks.push(t);
+  for (let k = Math.ceil(min / nice); k * nice <= max + 1e-9 * nice; k++) {
+    ticks.push(k * nice);
   }
   return ticks;
 }

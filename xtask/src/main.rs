@@ -6,7 +6,8 @@
 //! - `cargo xtask wasm`: builds `jem-wasm` for `wasm32-unknown-unknown` (release) and writes its
 //!   JS bindings to `target/jem-wasm/{web,node}`.
 //! - `cargo xtask web`: the browser demo in `www/dist` — pages, bindings, and the wasm module
-//!   shrunk by `wasm-opt -Oz` (from the npm package binaryen; `npm ci` installs it).
+//!   built with link-time optimisation and shrunk by `wasm-opt -Oz` (from the npm package
+//!   binaryen; `npm ci` installs it).
 //! - `cargo xtask serve [--port N]`: serves `www/dist` on localhost (default port 8000).
 
 mod serve;
@@ -28,7 +29,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test(),
-        Some("wasm") => wasm().map(|_| ()),
+        Some("wasm") => wasm("release").map(|_| ()),
         Some("web") => web(!args.iter().any(|a| a == "--no-opt")),
         Some("serve") => {
             let port = match args.iter().position(|a| a == "--port") {
@@ -63,10 +64,11 @@ fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// Builds jem-wasm for wasm32 and generates web and Node bindings. Returns the output folder.
-fn wasm() -> Result<PathBuf> {
-    run(cargo().args(["build", "--release", "-p", "jem-wasm", "--target", WASM_TARGET]))?;
-    let module = target_dir().join(WASM_TARGET).join("release").join("jem_wasm.wasm");
+/// Builds jem-wasm for wasm32 with a cargo `profile` and generates web and Node bindings.
+/// Returns the output folder.
+fn wasm(profile: &str) -> Result<PathBuf> {
+    run(cargo().args(["build", "--profile", profile, "-p", "jem-wasm", "--target", WASM_TARGET]))?;
+    let module = target_dir().join(WASM_TARGET).join(profile).join("jem_wasm.wasm");
     let out = target_dir().join("jem-wasm");
     for (name, web) in [("web", true), ("node", false)] {
         let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
@@ -78,10 +80,12 @@ fn wasm() -> Result<PathBuf> {
     Ok(out)
 }
 
-/// Builds the demo into `www/dist`: the static pages, the web bindings in `pkg/`, and (with
-/// `optimize`) the wasm module run through `wasm-opt -Oz`. Prints the module's size, raw and gzipped.
+/// Builds the demo into `www/dist`: the static pages, the web bindings in `pkg/` and the wasm
+/// module. With `optimize` the module is built with the `wasm-release` profile (fat LTO) and
+/// shrunk by `wasm-opt -Oz`; without, it is the plain release build the tests use. Prints the
+/// module's size, raw and gzipped.
 fn web(optimize: bool) -> Result<()> {
-    let bindings = wasm()?;
+    let bindings = wasm(if optimize { "wasm-release" } else { "release" })?;
     let www = root().join("www");
     let dist = www.join("dist");
     if dist.exists() {

@@ -1,4 +1,4 @@
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use burn::module::Module;
@@ -13,8 +13,9 @@ use jem_core::model::Backbone;
 use super::pretrain::{eval_transform, knn_top1, open_datasets, training_views};
 use crate::{device, run};
 
+/// Which encoder to evaluate, on which data and device.
 #[derive(clap::Args)]
-pub struct Args {
+pub struct CheckpointArgs {
     /// A run folder (its latest checkpoint) or one checkpoint folder.
     #[arg(long)]
     checkpoint: PathBuf,
@@ -23,6 +24,12 @@ pub struct Args {
     data: Option<String>,
     #[arg(long, default_value = "cpu")]
     device: String,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    encoder: CheckpointArgs,
     /// kNN: neighbours.
     #[arg(long, default_value_t = 200)]
     k: usize,
@@ -55,13 +62,13 @@ pub struct Frozen {
 impl Frozen {
     /// Loads the checkpoint (a run folder means its latest), the run's recipe and its dataset
     /// (or `data`), and prints one line saying what is evaluated.
-    pub fn load(checkpoint: &Path, data: Option<&str>, device: &str) -> Result<Self> {
-        let (run_dir, checkpoint) = run::find_checkpoint(checkpoint)?;
+    pub fn load(args: &CheckpointArgs) -> Result<Self> {
+        let (run_dir, checkpoint) = run::find_checkpoint(&args.checkpoint)?;
         let mut recipe = run::read_recipe(&run_dir)?;
-        if let Some(d) = data {
-            recipe.data.dataset = d.to_string();
+        if let Some(d) = &args.data {
+            recipe.data.dataset = d.clone();
         }
-        let device = device::parse(device)?;
+        let device = device::parse(&args.device)?;
         let model = run::load_model(recipe.method.init(&recipe.backbone, &device).map_err(anyhow::Error::msg)?, &checkpoint)?;
         let (train, test) = open_datasets(&recipe, None)?;
         let test = test.ok_or_else(|| anyhow::anyhow!("{}: needs a test (or val) split to evaluate on", recipe.data.dataset))?;
@@ -77,7 +84,7 @@ impl Frozen {
 }
 
 pub fn run(protocol: Protocol, args: Args) -> Result<()> {
-    let frozen = Frozen::load(&args.checkpoint, args.data.as_deref(), &args.device)?;
+    let frozen = Frozen::load(&args.encoder)?;
     match protocol {
         Protocol::Knn => {
             let config = KnnConfig { k: args.k, temperature: args.temperature };

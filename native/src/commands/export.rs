@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use jem_core::data::Dataset;
 
-use super::eval::Frozen;
+use super::eval::{CheckpointArgs, Frozen};
 use crate::{npy, run};
 
 #[derive(clap::Args)]
@@ -14,21 +14,15 @@ use crate::{npy, run};
     <out>/{train,test}_labels.npy (int64 [N]), in dataset order. In Python:\n  \
     x = numpy.load('features/train_features.npy')")]
 pub struct FeaturesArgs {
-    /// A run folder (its latest checkpoint) or one checkpoint folder.
-    #[arg(long)]
-    checkpoint: PathBuf,
-    /// Dataset with train and test splits; default: the run's.
-    #[arg(long)]
-    data: Option<String>,
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    encoder: CheckpointArgs,
     /// Output folder (created if missing).
     #[arg(long, default_value = "features")]
     out: PathBuf,
 }
 
 pub fn features(args: FeaturesArgs) -> Result<()> {
-    let frozen = Frozen::load(&args.checkpoint, args.data.as_deref(), &args.device)?;
+    let frozen = Frozen::load(&args.encoder)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create", args.out.display()))?;
     for (name, dataset) in [("train", &frozen.train), ("test", &frozen.test)] {
         write_split(&frozen, name, dataset, &args.out)?;
