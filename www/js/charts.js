@@ -96,12 +96,20 @@ function legend(ctx, area, names) {
   });
 }
 
+// What an empty chart says.
+function placeholder(ctx, width, height, text = 'No data yet: press Start') {
+  ctx.fillStyle = '#6b7280';
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'middle';
+  ctx.fillText(text, width / 2, height / 2);
+}
+
 // series: [{name, points: [[x, y], ...]}]
 export function lineChart(canvas, series, { xLabel = 'step', yLabel = '', yMin } = {}) {
   const { ctx, width, height } = setup(canvas);
   const all = series.flatMap((s) => s.points).filter(([, v]) => Number.isFinite(v));
   if (all.length === 0) {
-    axes(ctx, width, height, [0, 1], [0, 1], xLabel, yLabel);
+    placeholder(ctx, width, height);
     return;
   }
   const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
@@ -127,6 +135,10 @@ export function lineChart(canvas, series, { xLabel = 'step', yLabel = '', yMin }
 
 export function barChart(canvas, values, { xLabel = '', yLabel = '' } = {}) {
   const { ctx, width, height } = setup(canvas);
+  if (values.length === 0) {
+    placeholder(ctx, width, height);
+    return;
+  }
   const hi = Math.max(1e-6, ...values);
   const area = axes(ctx, width, height, [0, Math.max(1, values.length)], [0, hi * 1.05], xLabel, yLabel);
   ctx.fillStyle = COLORS[0];
@@ -140,6 +152,10 @@ export function barChart(canvas, values, { xLabel = '', yLabel = '' } = {}) {
 // points: [[x, y]], labels: class index per point, classes: names
 export function scatter(canvas, points, labels, classes) {
   const { ctx, width, height } = setup(canvas);
+  if (points.length === 0) {
+    placeholder(ctx, width, height);
+    return;
+  }
   const legendWidth = 110;
   const plotWidth = width - legendWidth;
   const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);

@@ -151,10 +151,9 @@ export function setupTrain(app) {
 
   function drawEval() {
     lineChart($('chart-knn'), [{ name: 'kNN top-1 (%)', points: demo.evals.filter((e) => e.knn_top1 != null).map((e) => [e.step, e.knn_top1]) }], { yLabel: 'top-1 %', yMin: 0 });
-    if (!lastEval) return;
-    const sorted = [...lastEval.std].sort((a, b) => b - a);
+    const sorted = [...(lastEval?.std ?? [])].sort((a, b) => b - a);
     barChart($('chart-dims'), sorted, { xLabel: 'feature dimension (sorted by std)', yLabel: 'std' });
-    scatter($('chart-pca'), lastEval.pca, lastEval.labels, lastEval.classes);
+    scatter($('chart-pca'), lastEval?.pca ?? [], lastEval?.labels, lastEval?.classes);
   }
 
   function reset() {
@@ -170,10 +169,6 @@ export function setupTrain(app) {
     setRunning(false);
     drawSteps();
     drawEval();
-    for (const id of ['chart-dims', 'chart-pca']) {
-      const c = $(id);
-      c.getContext('2d').clearRect(0, 0, c.width, c.height);
-    }
   }
 
   $('train-start').addEventListener('click', start);
