@@ -337,3 +337,18 @@ fn pretrain_errors_are_one_clear_line() {
     assert!(!o.status.success() && stderr(&o).contains("/no/such/dataset"), "{}", stderr(&o));
     assert!(!stderr(&o).contains("panicked"));
 }
+
+#[test]
+fn bench_train_reports_the_median_step_as_json() {
+    for method in ["reference", "simsiam"] {
+        let o = jem(&["bench", "train", "--model", "convnet", "--width", "4", "--batch", "8", "--steps", "1", "--threads", "1", "--method", method, "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let record: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        let median = record["step_s_median"].as_f64().unwrap();
+        assert!(median > 0.0, "{record}");
+        assert_eq!(record["views"], if method == "reference" { 1 } else { 2 });
+        assert!((record["images_per_s"].as_f64().unwrap() - 8.0 / median).abs() < 0.01 * 8.0 / median + 0.1, "{record}");
+    }
+    let o = jem(&["bench", "train", "--method", "mae", "--steps", "1"]);
+    assert!(!o.status.success() && stderr(&o).contains("mae"), "{}", stderr(&o));
+}

@@ -76,6 +76,8 @@ enum BenchCommand {
     Augment(commands::bench::AugmentArgs),
     /// One epoch of the multi-view loader (shuffle, parallel augmentation, prefetch, upload).
     Loader(commands::bench::LoaderArgs),
+    /// Median training-step time and images/s (random input; the PyTorch reference's model by default).
+    Train(commands::bench::TrainArgs),
 }
 
 fn main() -> ExitCode {
@@ -96,6 +98,7 @@ fn main() -> ExitCode {
         Command::Data(DataCommand::Inspect(args)) => commands::inspect::run(args),
         Command::Bench(BenchCommand::Augment(args)) => commands::bench::augment(args),
         Command::Bench(BenchCommand::Loader(args)) => commands::bench::loader(args),
+        Command::Bench(BenchCommand::Train(args)) => commands::bench::train(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

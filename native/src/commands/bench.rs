@@ -1,7 +1,14 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::optim::GradientsParams;
+use burn::tensor::{Distribution, Tensor};
 use jem_core::augment::{Preset, Resolution};
+use jem_core::method::MethodConfig;
+use jem_core::model::{Backbone, BackboneConfig, Stem};
+use jem_core::train::{OptimizerConfig, Schedule, Trainer};
 use jem_core::data::Split;
 use jem_core::data::shapes::Shapes;
 
@@ -121,5 +128,104 @@ pub fn loader(args: LoaderArgs) -> Result<()> {
         images as f64 / elapsed,
         rayon::current_num_threads()
     );
+    Ok(())
+}
+
+#[derive(clap::Args)]
+#[command(after_help = "The reference model is the one of ../shared/bench/torch_train_step.py: ResNet-18 with the CIFAR\n\
+    stem at base width W, a linear head to 128, loss = mean of squares, SGD (lr 0.01, momentum 0.9),\n\
+    one random [B, 3, 32, 32] batch. Compare: python3 torch_train_step.py --batch 64 --width 64 --threads 2")]
+pub struct TrainArgs {
+    /// Backbone: resnet18, resnet34, resnet50 (CIFAR stem) or convnet.
+    #[arg(long, default_value = "resnet18")]
+    model: String,
+    /// Channels of the first stage (64 is the standard ResNet).
+    #[arg(long, default_value_t = 64)]
+    width: usize,
+    /// Images per step.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// `reference` (PyTorch's reference step) or a method: simclr, simsiam, vicreg, barlow_twins.
+    #[arg(long, default_value = "reference")]
+    method: String,
+    /// Views per image for a method (the reference takes one).
+    #[arg(long, default_value_t = 2)]
+    views: usize,
+    /// Image side in pixels.
+    #[arg(long, default_value_t = 32)]
+    size: usize,
+    /// Timed steps, after two untimed warm-up steps.
+    #[arg(long, default_value_t = 6)]
+    steps: usize,
+    /// Compute threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The PyTorch reference's network: backbone, then a linear head to 128.
+#[derive(Module, Debug)]
+struct ReferenceNet {
+    backbone: Backbone,
+    head: Linear,
+}
+
+pub fn train(args: TrainArgs) -> Result<()> {
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // burn's CPU backend runs on rayon's global pool.
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
+    let device = crate::device::parse(&args.device)?.autodiff();
+    device.seed(0);
+    let backbone = BackboneConfig { arch: args.model.clone(), width: args.width, stem: Stem::Cifar };
+    let random = || Tensor::<4>::random([args.batch, 3, args.size, args.size], Distribution::Normal(0.0, 1.0), &device);
+    let (views, mut step): (usize, Box<dyn FnMut() -> f32>) = if args.method == "reference" {
+        let backbone = backbone.init(&device).map_err(anyhow::Error::msg)?;
+        let head = LinearConfig::new(backbone.feature_dim(), 128).init(&device);
+        let mut net = Some(ReferenceNet { backbone, head });
+        let mut optimizer = OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 0.0 }.init();
+        let x = random();
+        (1, Box::new(move || {
+            let model = net.take().expect("the model is only taken during a step");
+            let loss = model.head.forward(model.backbone.forward(x.clone())).powi_scalar(2).mean();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            net = Some(optimizer.step(0.01, model, grads));
+            loss.into_scalar::<f32>()
+        }))
+    } else {
+        let method = MethodConfig::default_for(&args.method).map_err(anyhow::Error::msg)?;
+        let model = method.init(&backbone, &device).map_err(anyhow::Error::msg)?;
+        let mut trainer = Trainer::new(model, &OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 0.0 }, Schedule { peak: 0.01, min: 0.01, warmup_steps: 0, total_steps: 1 });
+        let xs: Vec<Tensor<4>> = (0..args.views).map(|_| random()).collect();
+        (args.views, Box::new(move || trainer.step(&xs).loss))
+    };
+    let mut times = Vec::with_capacity(args.steps);
+    for i in 0..args.steps + 2 {
+        let start = Instant::now();
+        let loss = step();
+        anyhow::ensure!(loss.is_finite(), "step {i}: the loss is {loss}");
+        if i >= 2 {
+            times.push(start.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let images_per_s = args.batch as f64 / median;
+    if args.json {
+        let record = serde_json::json!({
+            "impl": "jem", "model": args.model, "width": args.width, "batch": args.batch, "method": args.method,
+            "views": views, "size": args.size, "threads": threads, "device": args.device,
+            "step_s_median": (median * 1e4).round() / 1e4, "images_per_s": (images_per_s * 10.0).round() / 10.0,
+        });
+        println!("{record}");
+    } else {
+        println!(
+            "{} width {} ({}), batch {} × {views} view(s) of {} px, {threads} threads on {}: median step {:.3} s over {} steps, {images_per_s:.1} images/s",
+            args.model, args.width, args.method, args.batch, args.size, args.device, median, args.steps
+        );
+    }
     Ok(())
 }
