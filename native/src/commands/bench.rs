@@ -218,7 +218,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         let record = serde_json::json!({
             "impl": "jem", "model": args.model, "width": args.width, "batch": args.batch, "method": args.method,
             "views": views, "size": args.size, "threads": threads, "device": args.device,
-            "step_s_median": (median * 1e4).round() / 1e4, "images_per_s": (images_per_s * 10.0).round() / 10.0,
+            "step_s_median": (median * 1e6).round() / 1e6, "images_per_s": (images_per_s * 10.0).round() / 10.0,
         });
         println!("{record}");
     } else {
