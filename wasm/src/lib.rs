@@ -83,7 +83,7 @@ pub fn augment_lab(image: Option<Vec<u8>>, config: &str, views: usize, seed: u32
         Some(bytes) => Image::decode(&bytes).map_err(|e| JsError::new(&format!("cannot read the image: {e}")))?,
         None => Shapes::preview_image(),
     };
-    let config: AugmentConfig = serde_json::from_str(config).map_err(|e| JsError::new(&format!("augmentation settings: {e}")))?;
+    let config = augment_config(config)?;
     let augment = config.build(image.width, image.height).map_err(|e| JsError::new(&e))?;
     let png = |img: Image| js_sys::Uint8Array::from(&img.to_png()[..]);
     let tiles = js_sys::Array::of1(&png(augment.preview_original(&image)));
@@ -98,9 +98,14 @@ pub fn augment_lab(image: Option<Vec<u8>>, config: &str, views: usize, seed: u32
 /// an image of `width × height`: global views first, then local crops.
 #[wasm_bindgen]
 pub fn augment_view_sizes(config: &str, width: usize, height: usize) -> Result<Vec<u32>, JsError> {
-    let config: AugmentConfig = serde_json::from_str(config).map_err(|e| JsError::new(&format!("augmentation settings: {e}")))?;
+    let config = augment_config(config)?;
     let augment = config.build(width, height).map_err(|e| JsError::new(&e))?;
     Ok(augment.views.iter().map(|v| v.size as u32).collect())
+}
+
+/// The lab's augmentation settings: JSON with the fields of a recipe's `[data] augment` table.
+fn augment_config(json: &str) -> Result<AugmentConfig, JsError> {
+    serde_json::from_str(json).map_err(|e| JsError::new(&format!("augmentation settings: {e}")))
 }
 
 /// A preset's settings for the lab's sliders, as JSON: the first view's `crop_scale`, `jitter`,
@@ -131,7 +136,7 @@ pub fn augment_defaults(preset: &str, variant: &str) -> Result<String, JsError> 
 /// The augmentation settings (JSON, as for [`augment_lab`]) as the TOML line a recipe takes.
 #[wasm_bindgen]
 pub fn augment_toml(config: &str) -> Result<String, JsError> {
-    let config: AugmentConfig = serde_json::from_str(config).map_err(|e| JsError::new(&format!("augmentation settings: {e}")))?;
+    let config = augment_config(config)?;
     // Through JSON, whose f32 printing is shortest-round-trip (0.8, not 0.800000011920929).
     let mut json = serde_json::to_value(&config).map_err(|e| JsError::new(&e.to_string()))?;
     if let serde_json::Value::Object(fields) = &mut json {
