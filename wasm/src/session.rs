@@ -26,7 +26,8 @@ use wasm_bindgen_futures::future_to_promise;
 
 use crate::backend;
 
-/// Images held out of an uploaded CIFAR file for kNN and the scatter plot.
+/// Held-out images for kNN and the scatter plot: the last 500 of an uploaded CIFAR file, or 500
+/// shapes from the test stream.
 const HELD_OUT: usize = 500;
 
 /// A model being trained (or a loaded encoder) with its data. Methods that touch the device
