@@ -115,7 +115,7 @@ export function setupLab(app) {
       upload = bytes;
       render();
     } catch (e) {
-      app.showError(`${file.name}: ${errorText(e)}. Choose a PNG, JPEG, WebP or BMP image.`);
+      app.showError(`${file.name}: ${errorText(e)}`);
     }
   });
   $('lab-reroll').addEventListener('click', () => {
