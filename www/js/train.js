@@ -178,6 +178,10 @@ export function setupTrain(app) {
     reset();
   });
   $('train-method').addEventListener('change', methodChanged);
+  // A session keeps the recipe it was started with.
+  document.getElementById('train-controls').addEventListener('change', (e) => {
+    if (session && e.target.id !== 'train-eval-every') app.showInfo('The new settings apply after Reset; Resume continues the current run.');
+  });
   for (const input of document.querySelectorAll('#train-controls input[type=range]')) input.addEventListener('input', showValues);
   $('train-data').addEventListener('change', () => ($('train-upload-label').hidden = $('train-data').value !== 'cifar'));
   $('train-upload').addEventListener('change', async () => {
