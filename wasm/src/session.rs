@@ -88,7 +88,7 @@ impl Session {
             return Err(format!("{} training images are fewer than one batch of {}", train.len(), recipe.train.batch_size));
         }
         let augment = recipe.data.augment.build(train.images[0].width, train.images[0].height)?;
-        let transform = ViewTransform::eval(augment.views[0].size, augment.views[0].normalize);
+        let transform = augment.eval_transform();
         let train_device = device.clone().autodiff();
         train_device.seed(recipe.train.seed);
         let mut model = recipe.method.init(&recipe.backbone, &train_device)?;

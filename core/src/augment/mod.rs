@@ -210,6 +210,12 @@ impl MultiViewAugment {
         self.views[v].preview_image(img, &mut Rng::for_view(seed, epoch, index, v as u64))
     }
 
+    /// The evaluation transform that goes with these training views: the whole image at the
+    /// first view's size and normalisation, no randomness (kNN banks, features, inference).
+    pub fn eval_transform(&self) -> ViewTransform {
+        ViewTransform::eval(self.views[0].size, self.views[0].normalize)
+    }
+
     /// The whole image resized to the first view's size (the reference tile of a preview).
     pub fn preview_original(&self, img: &Image) -> Image {
         let size = self.views[0].size;

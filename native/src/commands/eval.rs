@@ -10,7 +10,7 @@ use jem_core::eval::knn::KnnConfig;
 use jem_core::eval::linear::{LinearProbeConfig, linear_probe};
 use jem_core::model::Backbone;
 
-use super::pretrain::{eval_transform, knn_top1, open_datasets, training_views};
+use super::pretrain::{knn_top1, open_datasets, training_views};
 use crate::{device, run};
 
 /// Which encoder to evaluate, on which data and device.
@@ -72,7 +72,7 @@ impl Frozen {
         let model = run::load_model(recipe.method.init(&recipe.backbone, &device).map_err(anyhow::Error::msg)?, &checkpoint)?;
         let (train, test) = open_datasets(&recipe, None)?;
         let test = test.ok_or_else(|| anyhow::anyhow!("{}: needs a test (or val) split to evaluate on", recipe.data.dataset))?;
-        let transform = eval_transform(&training_views(&recipe, &train)?);
+        let transform = training_views(&recipe, &train)?.eval_transform();
         println!("checkpoint {} ({}, {}), {} train / {} test images", checkpoint.display(), recipe.method.name(), recipe.backbone.arch, train.len(), test.len());
         Ok(Self { backbone: model.backbone().valid(), train, test, transform, device })
     }

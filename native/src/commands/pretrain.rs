@@ -90,11 +90,6 @@ pub fn training_views(recipe: &Recipe, train: &Dataset) -> Result<MultiViewAugme
     recipe.data.augment.build(first.width, first.height).map_err(anyhow::Error::msg)
 }
 
-/// The evaluation transform: the whole image at the training views' size and normalisation.
-pub fn eval_transform(augment: &MultiViewAugment) -> ViewTransform {
-    ViewTransform::eval(augment.views[0].size, augment.views[0].normalize)
-}
-
 /// kNN top-1 of a backbone: bank = train images, queries = test images, both unaugmented.
 pub fn knn_top1(backbone: &Backbone, train: &Dataset, test: &Dataset, transform: &ViewTransform, config: KnnConfig, device: &Device) -> Result<f64> {
     let (Some(train_labels), Some(test_labels)) = (&train.labels, &test.labels) else {
@@ -166,7 +161,7 @@ pub fn run(args: Args) -> Result<()> {
     train_device.seed(recipe.train.seed);
     let (train, test) = open_datasets(&recipe, args.limit)?;
     let augment = Arc::new(training_views(&recipe, &train)?);
-    let transform = eval_transform(&augment);
+    let transform = augment.eval_transform();
     let knn = KnnConfig { k: recipe.eval.knn_k, temperature: recipe.eval.knn_temperature };
     let model = recipe.method.init(&recipe.backbone, &train_device).map_err(anyhow::Error::msg)?;
 
