@@ -352,3 +352,17 @@ fn bench_train_reports_the_median_step_as_json() {
     let o = jem(&["bench", "train", "--method", "mae", "--steps", "1"]);
     assert!(!o.status.success() && stderr(&o).contains("mae"), "{}", stderr(&o));
 }
+
+#[test]
+fn bench_conv_covers_every_resnet18_convolution() {
+    let o = jem(&["bench", "conv", "--width", "4", "--batch", "2", "--steps", "1", "--threads", "1", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let records: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // Stem, 4 convs of stage 1, then per later stage: the strided 3×3, three 3×3s and the 1×1 shortcut.
+    assert_eq!(records.iter().map(|r| r["count"].as_u64().unwrap()).sum::<u64>(), 20);
+    assert_eq!(records.last().unwrap()["c_out"], 32);
+    for r in &records {
+        let (forward, both) = (r["forward_s"].as_f64().unwrap(), r["forward_backward_s"].as_f64().unwrap());
+        assert!(forward > 0.0 && both > 0.0, "{r}");
+    }
+}

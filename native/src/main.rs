@@ -78,6 +78,8 @@ enum BenchCommand {
     Loader(commands::bench::LoaderArgs),
     /// Median training-step time and images/s (random input; the PyTorch reference's model by default).
     Train(commands::bench::TrainArgs),
+    /// Forward and forward+backward time and GFLOP/s of each convolution shape in ResNet-18.
+    Conv(commands::bench::ConvArgs),
 }
 
 fn main() -> ExitCode {
@@ -98,6 +100,7 @@ fn main() -> ExitCode {
         Command::Data(DataCommand::Inspect(args)) => commands::inspect::run(args),
         Command::Bench(BenchCommand::Augment(args)) => commands::bench::augment(args),
         Command::Bench(BenchCommand::Loader(args)) => commands::bench::loader(args),
+        Command::Bench(BenchCommand::Conv(args)) => commands::bench::conv(args),
         Command::Bench(BenchCommand::Train(args)) => commands::bench::train(args),
     };
     match result {

@@ -175,9 +175,7 @@ struct ReferenceNet {
 }
 
 pub fn train(args: TrainArgs) -> Result<()> {
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    // burn's CPU backend runs on rayon's global pool.
-    rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
+    let threads = use_threads(args.threads)?;
     let device = crate::device::parse(&args.device)?.autodiff();
     device.seed(0);
     let backbone = BackboneConfig { arch: args.model.clone(), width: args.width, stem: Stem::Cifar };
@@ -202,17 +200,11 @@ pub fn train(args: TrainArgs) -> Result<()> {
         let xs: Vec<Tensor<4>> = (0..args.views).map(|_| random()).collect();
         (args.views, Box::new(move || trainer.step(&xs).loss))
     };
-    let mut times = Vec::with_capacity(args.steps);
-    for i in 0..args.steps + 2 {
-        let start = Instant::now();
+    let median = median_seconds(args.steps, || {
         let loss = step();
-        anyhow::ensure!(loss.is_finite(), "step {i}: the loss is {loss}");
-        if i >= 2 {
-            times.push(start.elapsed().as_secs_f64());
-        }
-    }
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
+        anyhow::ensure!(loss.is_finite(), "the loss is {loss}");
+        Ok(())
+    })?;
     let images_per_s = args.batch as f64 / median;
     if args.json {
         let record = serde_json::json!({
@@ -226,6 +218,128 @@ pub fn train(args: TrainArgs) -> Result<()> {
             "{} width {} ({}), batch {} × {views} view(s) of {} px, {threads} threads on {}: median step {:.3} s over {} steps, {images_per_s:.1} images/s",
             args.model, args.width, args.method, args.batch, args.size, args.device, median, args.steps
         );
+    }
+    Ok(())
+}
+
+/// Sets the size of rayon's global pool, on which burn's CPU backend runs; returns it.
+fn use_threads(threads: Option<usize>) -> Result<usize> {
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
+    Ok(threads)
+}
+
+/// Median wall time of `runs` calls of `f`, after two untimed warm-up calls.
+fn median_seconds(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    let mut times = Vec::with_capacity(runs);
+    for i in 0..runs + 2 {
+        let start = Instant::now();
+        f()?;
+        if i >= 2 {
+            times.push(start.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+#[derive(clap::Args)]
+pub struct ConvArgs {
+    /// Channels of the first stage.
+    #[arg(long, default_value_t = 64)]
+    width: usize,
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Timed runs per shape, after two warm-up runs.
+    #[arg(long, default_value_t = 5)]
+    steps: usize,
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print one JSON object per shape.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One convolution shape of ResNet-18 with the CIFAR stem on 32×32 inputs, and how many of the
+/// network's convolutions have it.
+struct ConvShape {
+    c_in: usize,
+    c_out: usize,
+    kernel: usize,
+    stride: usize,
+    size: usize,
+    count: usize,
+}
+
+fn resnet18_cifar_convs(width: usize) -> Vec<ConvShape> {
+    let mut shapes = vec![ConvShape { c_in: 3, c_out: width, kernel: 3, stride: 1, size: 32, count: 1 }];
+    shapes.push(ConvShape { c_in: width, c_out: width, kernel: 3, stride: 1, size: 32, count: 4 });
+    for stage in 1..4 {
+        let (c_in, c_out, size) = (width << (stage - 1), width << stage, 32 >> (stage - 1));
+        shapes.push(ConvShape { c_in, c_out, kernel: 3, stride: 2, size, count: 1 });
+        shapes.push(ConvShape { c_in: c_out, c_out, kernel: 3, stride: 1, size: size / 2, count: 3 });
+        shapes.push(ConvShape { c_in, c_out, kernel: 1, stride: 2, size, count: 1 });
+    }
+    shapes
+}
+
+/// Times burn's `conv2d` alone, forward and forward + backward (gradients of input and weight),
+/// shape by shape, so the step time of `jem bench train` can be split by layer.
+pub fn conv(args: ConvArgs) -> Result<()> {
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::Conv2dConfig;
+
+    let threads = use_threads(args.threads)?;
+    let device = burn::tensor::Device::flex().autodiff();
+    let (mut total_forward, mut total_both) = (0.0, 0.0);
+    if !args.json {
+        println!("ResNet-18 (CIFAR stem) convolutions, width {}, batch {}, {threads} threads", args.width, args.batch);
+        println!("{:>5} {:>5} {:>2} {:>2} {:>4} {:>3} {:>9} {:>7} {:>12} {:>7}", "c_in", "c_out", "k", "s", "size", "n", "fwd ms", "GFLOP/s", "fwd+bwd ms", "GFLOP/s");
+    }
+    for shape in resnet18_cifar_convs(args.width) {
+        let pad = shape.kernel / 2;
+        let layer = Conv2dConfig::new([shape.c_in, shape.c_out], [shape.kernel; 2])
+            .with_stride([shape.stride; 2])
+            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+            .with_bias(false)
+            .init(&device);
+        let x = Tensor::<4>::random([args.batch, shape.c_in, shape.size, shape.size], Distribution::Normal(0.0, 1.0), &device);
+        let forward = median_seconds(args.steps, || {
+            layer.forward(x.clone()).into_data();
+            Ok(())
+        })?;
+        let both = median_seconds(args.steps, || {
+            let input = x.clone().require_grad();
+            let grads = layer.forward(input.clone()).sum().backward();
+            let input_grad = input.grad(&grads).expect("the input requires a gradient");
+            let weight_grad = layer.weight.grad(&grads).expect("the weight is trainable");
+            input_grad.into_data();
+            weight_grad.into_data();
+            Ok(())
+        })?;
+        let out = shape.size / shape.stride;
+        let flops = 2.0 * (args.batch * out * out * shape.c_out * shape.c_in * shape.kernel * shape.kernel) as f64;
+        let (gflops_forward, gflops_both) = (flops / forward / 1e9, 3.0 * flops / both / 1e9);
+        total_forward += forward * shape.count as f64;
+        total_both += both * shape.count as f64;
+        let ConvShape { c_in, c_out, kernel, stride, size, count } = shape;
+        if args.json {
+            let record = serde_json::json!({
+                "c_in": c_in, "c_out": c_out, "kernel": kernel, "stride": stride, "size": size, "count": count,
+                "batch": args.batch, "threads": threads, "forward_s": forward, "forward_backward_s": both,
+                "forward_gflops": gflops_forward, "forward_backward_gflops": gflops_both,
+            });
+            println!("{record}");
+        } else {
+            println!(
+                "{c_in:>5} {c_out:>5} {kernel:>2} {stride:>2} {size:>4} {count:>3} {:>9.1} {gflops_forward:>7.1} {:>12.1} {gflops_both:>7.1}",
+                forward * 1e3,
+                both * 1e3
+            );
+        }
+    }
+    if !args.json {
+        println!("all 20 convolutions: forward {:.3} s, forward + backward {:.3} s", total_forward, total_both);
     }
     Ok(())
 }
