@@ -74,6 +74,7 @@ impl TrainConfig {
             min: self.min_lr,
             warmup_steps: self.warmup_epochs * steps_per_epoch,
             total_steps: self.epochs * steps_per_epoch,
+            steps_per_epoch,
         }
     }
 }
@@ -247,7 +248,7 @@ impl Recipe {
         if !(t.base_lr > 0.0 && t.base_lr.is_finite()) {
             return Err(format!("train.base_lr must be positive, got {}", t.base_lr));
         }
-        Ok(())
+        self.method.validate(t.batch_size)
     }
 
     /// The built-in default: SimCLR on the shapes dataset with a small ConvNet, a few minutes
@@ -272,6 +273,18 @@ mod tests {
             include_str!("../../recipes/cifar10/simsiam.toml"),
             include_str!("../../recipes/cifar10/vicreg.toml"),
             include_str!("../../recipes/cifar10/barlow_twins.toml"),
+            include_str!("../../recipes/shapes/moco_v2.toml"),
+            include_str!("../../recipes/shapes/moco_v3.toml"),
+            include_str!("../../recipes/shapes/byol.toml"),
+            include_str!("../../recipes/shapes/swav.toml"),
+            include_str!("../../recipes/shapes/dino.toml"),
+            include_str!("../../recipes/shapes/nnclr.toml"),
+            include_str!("../../recipes/cifar10/moco_v2.toml"),
+            include_str!("../../recipes/cifar10/moco_v3.toml"),
+            include_str!("../../recipes/cifar10/byol.toml"),
+            include_str!("../../recipes/cifar10/swav.toml"),
+            include_str!("../../recipes/cifar10/dino.toml"),
+            include_str!("../../recipes/cifar10/nnclr.toml"),
         ] {
             let recipe = Recipe::from_toml(text).unwrap();
             assert_eq!(Recipe::from_toml(&recipe.to_toml()).unwrap(), recipe);

@@ -30,7 +30,7 @@ fn train(method: MethodConfig, optimizer: OptimizerConfig, lr: f64, epochs: u64,
     let augment = shapes_augment();
     let batch = 128;
     let steps = epochs as usize * (train.len() / batch);
-    let mut trainer = Trainer::new(model, &optimizer, Schedule { peak: lr, min: 0.0, warmup_steps: 0, total_steps: steps });
+    let mut trainer = Trainer::new(model, &optimizer, Schedule { peak: lr, min: 0.0, warmup_steps: 0, total_steps: steps, steps_per_epoch: train.len() / batch });
     let mut log = Vec::new();
     for epoch in 0..epochs {
         for indices in EpochPlan::new(train.len(), batch, true, true, 0, epoch).batches {

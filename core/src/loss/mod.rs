@@ -4,15 +4,21 @@
 //! (the methods') job, except where a loss produces targets by definition ([`sinkhorn`]).
 
 mod barlow_twins;
+mod dino;
+mod info_nce;
 mod negative_cosine;
 mod nt_xent;
 mod sinkhorn;
+mod swav;
 mod vicreg;
 
 pub use barlow_twins::barlow_twins;
+pub use dino::{DinoTemperature, dino_center, dino_loss};
+pub use info_nce::{info_nce, info_nce_in_batch, moco_logits};
 pub use negative_cosine::negative_cosine;
 pub use nt_xent::nt_xent;
 pub use sinkhorn::sinkhorn;
+pub use swav::swapped_prediction;
 pub use vicreg::{VicregCoeffs, VicregTerms, vicreg};
 
 use burn::tensor::Tensor;
@@ -28,6 +34,28 @@ pub fn l2_normalize(z: Tensor<2>) -> Tensor<2> {
 pub(crate) fn standardize(z: Tensor<2>, eps: f64) -> Tensor<2> {
     let (var, mean) = z.clone().var_mean_bias(0);
     (z - mean) / var.add_scalar(eps).sqrt()
+}
+
+/// Cross-entropy of every target distribution with the predictions of every *other* view,
+/// averaged over the pairs and the batch (SwAV's swapped prediction, DINO's loss):
+/// `(1/|pairs|) Σ_{i, v≠i} −(1/B) Σ_b Σ_k targets_i[b,k] · log softmax(logits_v[b] / τ)_k`.
+/// `targets[i]` and `logits[i]` come from the same view; targets carry no gradient.
+pub(crate) fn cross_view_cross_entropy(targets: &[Tensor<2>], logits: &[Tensor<2>], temperature: f32) -> Tensor<1> {
+    assert!(logits.len() >= 2 && !targets.is_empty() && targets.len() <= logits.len(), "at least two views, and a target for some of them");
+    let log_probs: Vec<Tensor<2>> = logits.iter().map(|l| burn::tensor::activation::log_softmax(l.clone().div_scalar(temperature), 1)).collect();
+    let mut total = None;
+    let mut pairs = 0;
+    for (i, target) in targets.iter().enumerate() {
+        for log_prob in log_probs.iter().enumerate().filter(|(v, _)| *v != i).map(|(_, l)| l) {
+            let term = (target.clone().detach() * log_prob.clone()).sum_dim(1).mean().neg();
+            total = Some(match total {
+                Some(sum) => sum + term,
+                None => term,
+            });
+            pairs += 1;
+        }
+    }
+    total.expect("at least one pair").div_scalar(pairs as f32)
 }
 
 /// Sum of the squares of a square matrix's off-diagonal entries.

@@ -1,16 +1,32 @@
 //! Joint-embedding methods: backbone + heads + loss, one file each.
 //!
 //! A method takes the views of a batch and returns its loss with the named terms it is made of.
-//! Stop-gradients sit exactly where each paper puts them.
+//! Stop-gradients sit exactly where each paper puts them. Methods with a target network or a
+//! queue update them after the optimiser step ([`Model::after_step`]).
 
 mod barlow_twins;
+mod byol;
+mod dino;
+mod moco_v2;
+mod moco_v3;
+pub mod momentum;
+mod nnclr;
+pub mod queue;
 mod simclr;
 mod simsiam;
+mod swav;
 mod vicreg;
 
 pub use barlow_twins::{BarlowTwins, BarlowTwinsConfig};
+pub use byol::{Byol, ByolConfig};
+pub use dino::{Dino, DinoConfig, DinoHead, DinoHeadConfig};
+pub use moco_v2::{MocoV2, MocoV2Config};
+pub use moco_v3::{MocoV3, MocoV3Config};
+pub use momentum::MomentumConfig;
+pub use nnclr::{Nnclr, NnclrConfig};
 pub use simclr::{SimClr, SimClrConfig};
 pub use simsiam::{SimSiam, SimSiamConfig};
+pub use swav::{Swav, SwavConfig};
 pub use vicreg::{Vicreg, VicregConfig};
 
 use burn::module::Module;
@@ -29,6 +45,51 @@ pub struct StepOutput {
     pub embedding: Tensor<2>,
 }
 
+/// Where training stands, for hyper-parameters that follow a schedule (target momentum, DINO's
+/// teacher temperature, SwAV's frozen prototypes and queue).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// Steps taken before this one.
+    pub step: usize,
+    pub total_steps: usize,
+    pub steps_per_epoch: usize,
+}
+
+impl Progress {
+    /// Epochs done, fractional.
+    pub fn epoch(&self) -> f64 {
+        self.step as f64 / self.steps_per_epoch.max(1) as f64
+    }
+
+    /// Fraction of training done, in [0, 1].
+    pub fn fraction(&self) -> f64 {
+        (self.step as f64 / self.total_steps.max(1) as f64).min(1.0)
+    }
+}
+
+/// The number of global views: the leading views with the first view's size (multi-crop puts
+/// the smaller local crops after them).
+pub fn global_views(views: &[Tensor<4>]) -> usize {
+    let size = views[0].dims()[2..].to_vec();
+    views.iter().take_while(|v| v.dims()[2..] == size[..]).count()
+}
+
+/// Runs `encode` once per group of same-sized views (one batch each, as multi-crop
+/// implementations do) and splits the result back into one `[B, D]` per view.
+pub fn encode_views(views: &[Tensor<4>], encode: impl Fn(Tensor<4>) -> Tensor<2>) -> Vec<Tensor<2>> {
+    let mut out = Vec::with_capacity(views.len());
+    let mut start = 0;
+    while start < views.len() {
+        let size = views[start].dims();
+        let end = start + views[start..].iter().take_while(|v| v.dims() == size).count();
+        let batch = size[0];
+        let encoded = encode(Tensor::cat(views[start..end].to_vec(), 0));
+        out.extend((0..end - start).map(|i| encoded.clone().narrow(0, i * batch, batch)));
+        start = end;
+    }
+    out
+}
+
 /// A method's hyper-parameters; `name` selects it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
@@ -41,7 +102,22 @@ pub enum MethodConfig {
     Vicreg(VicregConfig),
     #[serde(rename = "barlow_twins")]
     BarlowTwins(BarlowTwinsConfig),
+    #[serde(rename = "moco_v2")]
+    MocoV2(MocoV2Config),
+    #[serde(rename = "moco_v3")]
+    MocoV3(MocoV3Config),
+    #[serde(rename = "byol")]
+    Byol(ByolConfig),
+    #[serde(rename = "swav")]
+    Swav(SwavConfig),
+    #[serde(rename = "dino")]
+    Dino(DinoConfig),
+    #[serde(rename = "nnclr")]
+    Nnclr(NnclrConfig),
 }
+
+/// Every method's name, for messages.
+pub const METHOD_NAMES: [&str; 10] = ["simclr", "simsiam", "vicreg", "barlow_twins", "moco_v2", "moco_v3", "byol", "swav", "dino", "nnclr"];
 
 impl MethodConfig {
     pub fn name(&self) -> &'static str {
@@ -50,6 +126,35 @@ impl MethodConfig {
             MethodConfig::SimSiam(_) => "simsiam",
             MethodConfig::Vicreg(_) => "vicreg",
             MethodConfig::BarlowTwins(_) => "barlow_twins",
+            MethodConfig::MocoV2(_) => "moco_v2",
+            MethodConfig::MocoV3(_) => "moco_v3",
+            MethodConfig::Byol(_) => "byol",
+            MethodConfig::Swav(_) => "swav",
+            MethodConfig::Dino(_) => "dino",
+            MethodConfig::Nnclr(_) => "nnclr",
+        }
+    }
+
+    /// Checks that need the batch size: queues hold a whole number of batches.
+    pub fn validate(&self, batch_size: usize) -> Result<(), String> {
+        let queue = |name: &str, size: usize| match size % batch_size {
+            0 => Ok(()),
+            _ => Err(format!(
+                "method.{name} = {size} is not a multiple of train.batch_size = {batch_size}; use e.g. {}",
+                size.div_ceil(batch_size).max(1) * batch_size
+            )),
+        };
+        match self {
+            MethodConfig::MocoV2(c) => {
+                c.momentum.validate()?;
+                queue("queue_size", c.queue_size)
+            }
+            MethodConfig::MocoV3(c) => c.momentum.validate(),
+            MethodConfig::Byol(c) => c.momentum.validate(),
+            MethodConfig::Dino(c) => c.momentum.validate(),
+            MethodConfig::Swav(c) if c.queue_size > 0 => queue("queue_size", c.queue_size),
+            MethodConfig::Nnclr(c) => queue("support_size", c.support_size),
+            _ => Ok(()),
         }
     }
 
@@ -60,7 +165,13 @@ impl MethodConfig {
             "simsiam" => MethodConfig::SimSiam(SimSiamConfig::default()),
             "vicreg" => MethodConfig::Vicreg(VicregConfig::default()),
             "barlow_twins" | "barlow" => MethodConfig::BarlowTwins(BarlowTwinsConfig::default()),
-            other => return Err(format!("unknown method '{other}'; choose simclr, simsiam, vicreg or barlow_twins")),
+            "moco_v2" | "mocov2" => MethodConfig::MocoV2(MocoV2Config::default()),
+            "moco_v3" | "mocov3" => MethodConfig::MocoV3(MocoV3Config::default()),
+            "byol" => MethodConfig::Byol(ByolConfig::default()),
+            "swav" => MethodConfig::Swav(SwavConfig::default()),
+            "dino" => MethodConfig::Dino(DinoConfig::default()),
+            "nnclr" => MethodConfig::Nnclr(NnclrConfig::default()),
+            other => return Err(format!("unknown method '{other}'; choose one of {}", METHOD_NAMES.join(", "))),
         })
     }
 
@@ -71,6 +182,12 @@ impl MethodConfig {
             MethodConfig::SimSiam(c) => Model::SimSiam(c.init(backbone, device)),
             MethodConfig::Vicreg(c) => Model::Vicreg(c.init(backbone, device)),
             MethodConfig::BarlowTwins(c) => Model::BarlowTwins(c.init(backbone, device)),
+            MethodConfig::MocoV2(c) => Model::MocoV2(c.init(backbone, device)),
+            MethodConfig::MocoV3(c) => Model::MocoV3(c.init(backbone, device)),
+            MethodConfig::Byol(c) => Model::Byol(c.init(backbone, device)),
+            MethodConfig::Swav(c) => Model::Swav(c.init(backbone, device)),
+            MethodConfig::Dino(c) => Model::Dino(c.init(backbone, device)),
+            MethodConfig::Nnclr(c) => Model::Nnclr(c.init(backbone, device)),
         })
     }
 }
@@ -82,17 +199,43 @@ pub enum Model {
     SimSiam(SimSiam),
     Vicreg(Vicreg),
     BarlowTwins(BarlowTwins),
+    MocoV2(MocoV2),
+    MocoV3(MocoV3),
+    Byol(Byol),
+    Swav(Swav),
+    Dino(Dino),
+    Nnclr(Nnclr),
 }
 
 impl Model {
-    /// Loss of a batch of two views, `[N, 3, H, W]` each.
-    pub fn step(&self, views: &[Tensor<4>]) -> StepOutput {
+    /// Loss of a batch of views, `[N, 3, H, W]` each: two global views, then any local crops.
+    /// Queues and running centres are updated here, as BatchNorm updates its statistics.
+    pub fn step(&self, views: &[Tensor<4>], progress: &Progress) -> StepOutput {
         assert!(views.len() >= 2, "joint-embedding methods compare at least two views");
         match self {
             Model::SimClr(m) => m.step(views),
             Model::SimSiam(m) => m.step(views),
             Model::Vicreg(m) => m.step(views),
             Model::BarlowTwins(m) => m.step(views),
+            Model::MocoV2(m) => m.step(views),
+            Model::MocoV3(m) => m.step(views),
+            Model::Byol(m) => m.step(views),
+            Model::Swav(m) => m.step(views, progress),
+            Model::Dino(m) => m.step(views, progress),
+            Model::Nnclr(m) => m.step(views),
+        }
+    }
+
+    /// Work after the optimiser step: the momentum update of target networks, SwAV's prototype
+    /// normalisation.
+    pub fn after_step(self, progress: &Progress) -> Self {
+        match self {
+            Model::MocoV2(m) => Model::MocoV2(m.after_step(progress)),
+            Model::MocoV3(m) => Model::MocoV3(m.after_step(progress)),
+            Model::Byol(m) => Model::Byol(m.after_step(progress)),
+            Model::Swav(m) => Model::Swav(m.after_step()),
+            Model::Dino(m) => Model::Dino(m.after_step(progress)),
+            other => other,
         }
     }
 
@@ -102,6 +245,12 @@ impl Model {
             Model::SimSiam(m) => &m.backbone,
             Model::Vicreg(m) => &m.backbone,
             Model::BarlowTwins(m) => &m.backbone,
+            Model::MocoV2(m) => &m.backbone,
+            Model::MocoV3(m) => &m.backbone,
+            Model::Byol(m) => &m.backbone,
+            Model::Swav(m) => &m.backbone,
+            Model::Dino(m) => &m.backbone,
+            Model::Nnclr(m) => &m.backbone,
         }
     }
 }

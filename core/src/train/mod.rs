@@ -11,7 +11,7 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
 use crate::eval::monitor::normalized_std;
-use crate::method::Model;
+use crate::method::{Model, Progress};
 
 /// Numbers of one training step.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +60,11 @@ impl Trainer {
         self.step = step;
     }
 
+    /// Where training stands before the next step.
+    pub fn progress(&self) -> Progress {
+        Progress { step: self.step, total_steps: self.schedule.total_steps, steps_per_epoch: self.schedule.steps_per_epoch }
+    }
+
     /// One optimisation step on a batch of views (on an autodiff device).
     pub fn step(&mut self, views: &[Tensor<4>]) -> StepStats {
         self.step_deferred(views).read()
@@ -69,14 +74,15 @@ impl Trainer {
     /// reads them with [`PendingStats::read_async`], since WebGPU cannot read synchronously.
     pub fn step_deferred(&mut self, views: &[Tensor<4>]) -> PendingStats {
         let model = self.model.take().expect("the model is only taken during a step");
-        let out = model.step(views);
+        let progress = self.progress();
+        let out = model.step(views, &progress);
         // Every logged number in one tensor, so that reading them is one transfer.
         let mut logged = vec![out.loss.clone().detach()];
         logged.extend(out.terms.iter().map(|(_, t)| t.clone().detach()));
         logged.push(normalized_std(out.embedding.detach()));
         let grads = GradientsParams::from_grads(out.loss.backward(), &model);
         let lr = self.schedule.lr(self.step);
-        self.model = Some(self.optimizer.step(lr, model, grads));
+        self.model = Some(self.optimizer.step(lr, model, grads).after_step(&progress));
         let pending = PendingStats { step: self.step, lr, term_names: out.terms.iter().map(|(name, _)| *name).collect(), values: Tensor::cat(logged, 0) };
         self.step += 1;
         pending

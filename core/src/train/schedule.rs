@@ -10,6 +10,9 @@ pub struct Schedule {
     pub min: f64,
     pub warmup_steps: usize,
     pub total_steps: usize,
+    /// Length of an epoch, for methods whose schedules count in epochs (0 = unknown).
+    #[serde(default)]
+    pub steps_per_epoch: usize,
 }
 
 impl Schedule {
@@ -35,7 +38,7 @@ mod tests {
 
     #[test]
     fn warmup_then_cosine() {
-        let s = Schedule { peak: 1.0, min: 0.0, warmup_steps: 4, total_steps: 14 };
+        let s = Schedule { peak: 1.0, min: 0.0, warmup_steps: 4, total_steps: 14, steps_per_epoch: 7 };
         assert_eq!(s.lr(0), 0.25);
         assert_eq!(s.lr(3), 1.0);
         assert!((s.lr(4) - 1.0).abs() < 1e-12);
@@ -46,7 +49,7 @@ mod tests {
 
     #[test]
     fn no_warmup_starts_at_the_peak() {
-        let s = Schedule { peak: 0.06, min: 0.0, warmup_steps: 0, total_steps: 10 };
+        let s = Schedule { peak: 0.06, min: 0.0, warmup_steps: 0, total_steps: 10, steps_per_epoch: 5 };
         assert!((s.lr(0) - 0.06).abs() < 1e-12);
     }
 }

@@ -196,7 +196,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
     } else {
         let method = MethodConfig::default_for(&args.method).map_err(anyhow::Error::msg)?;
         let model = method.init(&backbone, &device).map_err(anyhow::Error::msg)?;
-        let mut trainer = Trainer::new(model, &OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 0.0 }, Schedule { peak: 0.01, min: 0.01, warmup_steps: 0, total_steps: 1 });
+        let mut trainer = Trainer::new(model, &OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 0.0 }, Schedule { peak: 0.01, min: 0.01, warmup_steps: 0, total_steps: 1, steps_per_epoch: 1 });
         let xs: Vec<Tensor<4>> = (0..args.views).map(|_| random()).collect();
         (args.views, Box::new(move || trainer.step(&xs).loss))
     };
