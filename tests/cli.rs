@@ -366,3 +366,60 @@ fn bench_conv_covers_every_resnet18_convolution() {
         assert!(forward > 0.0 && both > 0.0, "{r}");
     }
 }
+
+#[test]
+fn a_damaged_checkpoint_is_detected_and_the_previous_one_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let recipe = tiny_recipe(dir.path(), "simclr");
+    let o = jem(&["pretrain", "--recipe", recipe.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let checkpoints = run.join("checkpoints");
+    assert!(checkpoints.join("epoch-0001").is_dir() && checkpoints.join("epoch-0002").is_dir());
+    assert!(!fs::read_dir(&checkpoints).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains("partial")), "no temporary left behind");
+    // Truncate the newest model, as a full disk would.
+    let model = checkpoints.join("epoch-0002/model.bpk");
+    let bytes = fs::read(&model).unwrap();
+    fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
+    let o = jem(&["eval", "knn", "--checkpoint", run.to_str().unwrap(), "--k", "5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("warning") && err.contains("epoch-0002") && err.contains("model.bpk is damaged"), "{err}");
+    // Resuming starts again from the intact first epoch.
+    let config = fs::read_to_string(run.join("config.toml")).unwrap().replace("epochs = 2", "epochs = 3");
+    fs::write(run.join("config.toml"), config).unwrap();
+    let o = jem(&["pretrain", "--resume", run.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("at epoch 1 (step 4)"), "{}", stdout(&o));
+    // The default keeps 3 checkpoints: epochs 1, 2 (rewritten) and 3.
+    assert!(checkpoints.join("epoch-0003").is_dir() && checkpoints.join("epoch-0001").is_dir());
+    // With every checkpoint damaged, a clear error instead of a panic.
+    for epoch in 1..=3 {
+        fs::write(checkpoints.join(format!("epoch-{epoch:04}/optimizer.bpk")), b"garbage").unwrap();
+    }
+    let o = jem(&["eval", "knn", "--checkpoint", run.to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("no intact checkpoint"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"));
+}
+
+#[test]
+fn a_diverging_run_stops_naming_the_step_and_term_and_keeps_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let recipe = tiny_recipe(dir.path(), "vicreg");
+    let o = jem(&["pretrain", "--recipe", recipe.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet", "--epochs", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Continue with an absurd learning rate: the weights blow up after the first step.
+    let config = fs::read_to_string(run.join("config.toml")).unwrap().replace("epochs = 1", "epochs = 2").replace("base_lr = 0.006", "base_lr = 1e30");
+    fs::write(run.join("config.toml"), config).unwrap();
+    let o = jem(&["pretrain", "--resume", run.to_str().unwrap(), "--quiet"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("training diverged") && err.contains("at step 5"), "{err}");
+    assert!(err.contains("invariance") || err.contains("variance") || err.contains("covariance"), "names the term: {err}");
+    assert!(err.contains("epoch-0001") && err.contains("--lr"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // The checkpoint of epoch 1 is intact and still loads.
+    let o = jem(&["eval", "knn", "--checkpoint", run.to_str().unwrap(), "--k", "5"]);
+    assert!(o.status.success() && !stderr(&o).contains("warning"), "{}", stderr(&o));
+}

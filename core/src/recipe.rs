@@ -63,6 +63,9 @@ pub struct TrainConfig {
     /// Write a checkpoint every this many epochs (and always after the last).
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: usize,
+    /// How many checkpoints a run keeps (the newest); 0 keeps all.
+    #[serde(default = "default_keep_checkpoints")]
+    pub keep_checkpoints: usize,
 }
 
 impl TrainConfig {
@@ -81,6 +84,10 @@ impl TrainConfig {
 
 fn default_checkpoint_every() -> usize {
     10
+}
+
+fn default_keep_checkpoints() -> usize {
+    3
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

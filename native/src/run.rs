@@ -54,17 +54,116 @@ impl RunDir {
         Ok(self.metrics.flush()?)
     }
 
-    /// Writes a checkpoint for the state after `progress.epoch` epochs.
-    pub fn checkpoint(&self, model: &Model, optimizer: &ModuleOptimizer, progress: Progress) -> Result<PathBuf> {
+    /// Writes a checkpoint for the state after `progress.epoch` epochs, atomically: everything
+    /// goes into a hidden folder, is flushed to disk, and only then renamed into place and named
+    /// in `latest`. A crash or a full disk part-way leaves the previous checkpoints as they were.
+    /// Keeps the newest `keep` checkpoints (0: all).
+    pub fn checkpoint(&self, model: &Model, optimizer: &ModuleOptimizer, progress: Progress, keep: usize) -> Result<PathBuf> {
+        let checkpoints = self.path.join("checkpoints");
         let name = format!("epoch-{:04}", progress.epoch);
-        let dir = self.path.join("checkpoints").join(&name);
-        fs::create_dir_all(&dir)?;
-        model.clone().save_file(dir.join("model.bpk")).map_err(|e| anyhow::anyhow!("{}: cannot save the model: {e:?}", dir.display()))?;
-        optimizer.save(dir.join("optimizer.bpk")).map_err(|e| anyhow::anyhow!("{}: cannot save the optimizer: {e:?}", dir.display()))?;
-        fs::write(dir.join("state.json"), serde_json::to_string(&progress)?)?;
-        fs::write(self.path.join("checkpoints").join("latest"), &name)?;
+        let partial = checkpoints.join(format!(".{name}.partial"));
+        let _ = fs::remove_dir_all(&partial);
+        fs::create_dir_all(&partial)?;
+        let failed = |what: &str, e: &dyn std::fmt::Debug| anyhow::anyhow!("{}: cannot save the {what}: {e:?}; the previous checkpoints are intact", partial.display());
+        model.clone().save_file(partial.join("model.bpk")).map_err(|e| failed("model", &e))?;
+        optimizer.save(partial.join("optimizer.bpk")).map_err(|e| failed("optimizer", &e))?;
+        let mut state = CheckpointState { epoch: progress.epoch, step: progress.step, files: Default::default() };
+        for file in CHECKPOINT_FILES {
+            let bytes = fs::read(partial.join(file))?;
+            state.files.insert(file.to_string(), FileSum::of(&bytes));
+        }
+        fs::write(partial.join("state.json"), serde_json::to_string_pretty(&state)?).map_err(|e| failed("state", &e))?;
+        for file in CHECKPOINT_FILES.iter().chain(&["state.json"]) {
+            File::open(partial.join(file))?.sync_all()?;
+        }
+        let dir = checkpoints.join(&name);
+        if dir.exists() {
+            fs::remove_dir_all(&dir)?;
+        }
+        fs::rename(&partial, &dir)?;
+        write_atomically(&checkpoints.join("latest"), name.as_bytes())?;
+        File::open(&checkpoints)?.sync_all()?;
+        if keep > 0 {
+            for old in checkpoint_dirs(&self.path)?.into_iter().skip(keep) {
+                fs::remove_dir_all(old)?;
+            }
+        }
         Ok(dir)
     }
+}
+
+/// The files of a checkpoint that `state.json` holds checksums for.
+const CHECKPOINT_FILES: [&str; 2] = ["model.bpk", "optimizer.bpk"];
+
+/// A checkpoint's `state.json`: where training stands, and the size and checksum of each file,
+/// so that a truncated or damaged checkpoint is recognised before it is loaded.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CheckpointState {
+    pub epoch: usize,
+    pub step: usize,
+    /// Absent in checkpoints written before checksums existed; those load unchecked.
+    #[serde(default)]
+    pub files: std::collections::BTreeMap<String, FileSum>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FileSum {
+    pub bytes: u64,
+    /// FNV-1a, 64 bit, in hex: catches truncation and corruption, not tampering.
+    pub fnv1a64: String,
+}
+
+impl FileSum {
+    pub fn of(data: &[u8]) -> Self {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for &byte in data {
+            hash = (hash ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        Self { bytes: data.len() as u64, fnv1a64: format!("{hash:016x}") }
+    }
+}
+
+/// Writes `path` through a temporary file and a rename, so that readers see the old or the
+/// new content, never a part.
+fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("partial");
+    let mut file = File::create(&tmp)?;
+    file.write_all(data)?;
+    file.sync_all()?;
+    fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// A run's checkpoint folders, newest first.
+fn checkpoint_dirs(run: &Path) -> Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = match fs::read_dir(run.join("checkpoints")) {
+        Ok(entries) => entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("epoch-")) && p.is_dir()).collect(),
+        Err(_) => Vec::new(),
+    };
+    dirs.sort();
+    dirs.reverse();
+    Ok(dirs)
+}
+
+/// Checks a checkpoint folder against its `state.json`; says what is wrong if anything is.
+pub fn verify_checkpoint(dir: &Path) -> Result<CheckpointState> {
+    let text = fs::read_to_string(dir.join("state.json")).with_context(|| format!("{}: missing state.json", dir.display()))?;
+    let state: CheckpointState = serde_json::from_str(&text).with_context(|| format!("{}: state.json is damaged", dir.display()))?;
+    anyhow::ensure!(dir.join("model.bpk").is_file(), "{}: missing model.bpk", dir.display());
+    for (file, expected) in &state.files {
+        let data = fs::read(dir.join(file)).with_context(|| format!("{}: missing {file}", dir.display()))?;
+        let found = FileSum::of(&data);
+        anyhow::ensure!(
+            found == *expected,
+            "{}: {file} is damaged ({} bytes, checksum {}; state.json says {} bytes, checksum {})",
+            dir.display(),
+            found.bytes,
+            found.fnv1a64,
+            expected.bytes,
+            expected.fnv1a64
+        );
+    }
+    Ok(state)
 }
 
 /// The recipe a run folder was made with.
@@ -75,16 +174,26 @@ pub fn read_recipe(run: &Path) -> Result<Recipe> {
 }
 
 /// Resolves `path` — a run folder, a run's `checkpoints/` or one checkpoint folder — to
-/// `(run folder, checkpoint folder)`.
+/// `(run folder, checkpoint folder)`. For a run, that is the newest intact checkpoint: a damaged
+/// one (truncated, say, by a full disk) is skipped with a warning.
 pub fn find_checkpoint(path: &Path) -> Result<(PathBuf, PathBuf)> {
-    if path.join("model.bpk").is_file() {
+    if path.join("model.bpk").is_file() || path.join("state.json").is_file() {
         let run = path.parent().and_then(Path::parent).context("a checkpoint folder lives in RUN/checkpoints/")?;
+        verify_checkpoint(path)?;
         return Ok((run.to_path_buf(), path.to_path_buf()));
     }
     let run = if path.join("config.toml").is_file() { path.to_path_buf() } else { path.parent().unwrap_or(path).to_path_buf() };
-    let latest = run.join("checkpoints").join("latest");
-    let name = fs::read_to_string(&latest).with_context(|| format!("{}: no checkpoint in this run (missing {})", run.display(), latest.display()))?;
-    Ok((run.clone(), run.join("checkpoints").join(name.trim())))
+    let latest = fs::read_to_string(run.join("checkpoints").join("latest")).ok().map(|name| run.join("checkpoints").join(name.trim()));
+    let older = checkpoint_dirs(&run)?.into_iter().filter(|d| Some(d) != latest.as_ref());
+    let candidates: Vec<PathBuf> = latest.clone().into_iter().chain(older).collect();
+    anyhow::ensure!(!candidates.is_empty(), "{}: no checkpoint in this run (nothing in {}/checkpoints)", run.display(), run.display());
+    for dir in &candidates {
+        match verify_checkpoint(dir) {
+            Ok(_) => return Ok((run.clone(), dir.clone())),
+            Err(e) => eprintln!("warning: {e:#}; trying an older checkpoint"),
+        }
+    }
+    anyhow::bail!("{}: no intact checkpoint left (all {} are damaged)", run.display(), candidates.len())
 }
 
 /// Loads a checkpoint's model into `model` (built from the run's recipe).
@@ -93,6 +202,6 @@ pub fn load_model(model: Model, checkpoint: &Path) -> Result<Model> {
 }
 
 pub fn load_progress(checkpoint: &Path) -> Result<Progress> {
-    let text = fs::read_to_string(checkpoint.join("state.json")).with_context(|| format!("{}: missing state.json", checkpoint.display()))?;
-    Ok(serde_json::from_str(&text)?)
+    let state = verify_checkpoint(checkpoint)?;
+    Ok(Progress { epoch: state.epoch, step: state.step })
 }

@@ -154,6 +154,23 @@ fn timestamp(secs: u64) -> String {
     format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", rem / 3600, rem / 60 % 60, rem % 60)
 }
 
+/// The error for a loss that became NaN or infinite: which step, which term, what is kept, and
+/// what to try.
+fn diverged(stats: &jem_core::train::StepStats, last_checkpoint: Option<&Path>) -> anyhow::Error {
+    let culprits: Vec<String> = stats.terms.iter().filter(|(_, v)| !v.is_finite()).map(|(name, v)| format!("{name} = {v}")).collect();
+    let term = if culprits.is_empty() { String::new() } else { format!(" ({})", culprits.join(", ")) };
+    let kept = match last_checkpoint {
+        Some(dir) => format!("the last good checkpoint, {}, is kept (resume with --resume)", dir.display()),
+        None => "no checkpoint was written yet".to_string(),
+    };
+    anyhow::anyhow!(
+        "training diverged: the loss became {} at step {}{term} with learning rate {:.3e}; {kept}. Try a lower learning rate (--lr), a warm-up (train.warmup_epochs) or a smaller batch",
+        stats.loss,
+        stats.step,
+        stats.lr
+    )
+}
+
 pub fn run(args: Args) -> Result<()> {
     let recipe = build_recipe(&args)?;
     let device = device::parse(&args.device)?;
@@ -169,6 +186,8 @@ pub fn run(args: Args) -> Result<()> {
     let schedule = recipe.train.schedule(steps_per_epoch);
     let mut trainer = Trainer::new(model, &recipe.optimizer, schedule);
     let mut start_epoch = 0;
+    // The newest checkpoint on disk, named if training diverges.
+    let mut last_checkpoint = None;
     let dir = match &args.resume {
         Some(run_path) => {
             let (run_dir, checkpoint) = run::find_checkpoint(run_path)?;
@@ -178,6 +197,7 @@ pub fn run(args: Args) -> Result<()> {
             trainer.restore(model, optimizer, progress.step);
             start_epoch = progress.epoch;
             println!("resuming {} at epoch {} (step {})", run_dir.display(), progress.epoch, progress.step);
+            last_checkpoint = Some(checkpoint);
             run_dir
         }
         None => args.out.clone().unwrap_or_else(|| default_run_dir(&recipe)),
@@ -236,7 +256,10 @@ pub fn run(args: Args) -> Result<()> {
                 record[*name] = json!(value);
             }
             run_dir.log(record)?;
-            anyhow::ensure!(stats.loss.is_finite(), "the loss became {} at step {}; lower the learning rate (--lr) or add warm-up", stats.loss, stats.step);
+            if !stats.loss.is_finite() {
+                run_dir.flush()?;
+                return Err(diverged(&stats, last_checkpoint.as_deref()));
+            }
             epoch_loss += stats.loss as f64;
             epoch_std += stats.embedding_std as f64;
             losses.push(stats.loss);
@@ -268,7 +291,7 @@ pub fn run(args: Args) -> Result<()> {
         run_dir.log(record)?;
         run_dir.flush()?;
         if (epoch + 1) % recipe.train.checkpoint_every.max(1) == 0 || epoch + 1 == recipe.train.epochs {
-            run_dir.checkpoint(trainer.model(), trainer.optimizer(), Progress { epoch: epoch + 1, step: trainer.step })?;
+            last_checkpoint = Some(run_dir.checkpoint(trainer.model(), trainer.optimizer(), Progress { epoch: epoch + 1, step: trainer.step }, recipe.train.keep_checkpoints)?);
         }
     }
     let train_seconds = started.elapsed().as_secs_f64();
