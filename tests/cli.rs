@@ -423,3 +423,64 @@ fn a_diverging_run_stops_naming_the_step_and_term_and_keeps_the_last_checkpoint(
     let o = jem(&["eval", "knn", "--checkpoint", run.to_str().unwrap(), "--k", "5"]);
     assert!(o.status.success() && !stderr(&o).contains("warning"), "{}", stderr(&o));
 }
+
+/// `(step, loss)` of every step line of a run's metrics.
+fn step_losses(run: &Path) -> Vec<(u64, f64)> {
+    fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r.get("step").is_some())
+        .map(|r| (r["step"].as_u64().unwrap(), r["loss"].as_f64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn an_interrupted_run_resumes_to_the_same_loss_curve() {
+    // MoCo v2: a momentum encoder and a queue must come back exactly, as must the optimiser,
+    // the schedule and the position in the epoch's data order.
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = tiny_recipe(dir.path(), "moco_v2");
+    let straight = dir.path().join("straight");
+    let o = jem(&["pretrain", "--recipe", recipe.to_str().unwrap(), "--out", straight.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for stop_after in ["3", "4"] {
+        // Part-way through the first epoch, and at its end.
+        let run = dir.path().join(format!("stopped-{stop_after}"));
+        let o = jem(&["pretrain", "--recipe", recipe.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet", "--stop-after", stop_after]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains(&format!("interrupted after step {stop_after}")) && stdout(&o).contains("--resume"), "{}", stdout(&o));
+        assert_eq!(step_losses(&run).len(), stop_after.parse::<usize>().unwrap());
+        let o = jem(&["pretrain", "--resume", run.to_str().unwrap(), "--quiet"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(step_losses(&run), step_losses(&straight), "stopped after {stop_after} steps, then resumed");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_finishes_the_step_writes_a_checkpoint_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let recipe = tiny_recipe(dir.path(), "simclr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jem"))
+        .args(["pretrain", "--recipe", recipe.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet", "--epochs", "1000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until training is under way (metrics are flushed at the end of each epoch).
+    let started = std::time::Instant::now();
+    while !fs::read_to_string(run.join("metrics.jsonl")).is_ok_and(|m| m.contains("\"epoch\":1")) {
+        assert!(started.elapsed().as_secs() < 120, "training did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert!(status.success(), "exit status {status}: {out}");
+    assert!(out.contains("interrupted after step") && out.contains("--resume"), "{out}");
+    let o = jem(&["eval", "knn", "--checkpoint", run.to_str().unwrap(), "--k", "5"]);
+    assert!(o.status.success() && !stderr(&o).contains("warning"), "{}", stderr(&o));
+}

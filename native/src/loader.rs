@@ -38,7 +38,14 @@ pub fn augment_parallel(augment: &MultiViewAugment, dataset: &Dataset, indices: 
 
 impl EpochLoader {
     pub fn new(dataset: Arc<Dataset>, augment: Arc<MultiViewAugment>, config: LoaderConfig, epoch: u64) -> Self {
-        let plan = EpochPlan::new(dataset.len(), config.batch_size, config.shuffle, config.drop_last, config.seed, epoch);
+        Self::starting_at(dataset, augment, config, epoch, 0)
+    }
+
+    /// The epoch's batches from batch `first` on (resuming part-way through an epoch): the same
+    /// batches, with the same augmentations, as the full epoch has at those positions.
+    pub fn starting_at(dataset: Arc<Dataset>, augment: Arc<MultiViewAugment>, config: LoaderConfig, epoch: u64, first: usize) -> Self {
+        let mut plan = EpochPlan::new(dataset.len(), config.batch_size, config.shuffle, config.drop_last, config.seed, epoch);
+        plan.batches.drain(..first.min(plan.batches.len()));
         let len = plan.batches.len();
         let (sender, batches) = sync_channel(config.prefetch.max(1));
         let worker = std::thread::Builder::new()

@@ -32,6 +32,19 @@ pub struct Progress {
     pub epoch: usize,
     /// Optimiser steps taken.
     pub step: usize,
+    /// Batches done in the epoch after `epoch` (non-zero for a checkpoint written part-way
+    /// through an epoch, when training was interrupted).
+    pub batch: usize,
+}
+
+impl Progress {
+    /// The checkpoint folder's name; names sort in training order.
+    fn checkpoint_name(&self) -> String {
+        match self.batch {
+            0 => format!("epoch-{:04}", self.epoch),
+            _ => format!("epoch-{:04}-step-{:07}", self.epoch, self.step),
+        }
+    }
 }
 
 impl RunDir {
@@ -54,20 +67,20 @@ impl RunDir {
         Ok(self.metrics.flush()?)
     }
 
-    /// Writes a checkpoint for the state after `progress.epoch` epochs, atomically: everything
+    /// Writes a checkpoint for the state at `progress`, atomically: everything
     /// goes into a hidden folder, is flushed to disk, and only then renamed into place and named
     /// in `latest`. A crash or a full disk part-way leaves the previous checkpoints as they were.
     /// Keeps the newest `keep` checkpoints (0: all).
     pub fn checkpoint(&self, model: &Model, optimizer: &ModuleOptimizer, progress: Progress, keep: usize) -> Result<PathBuf> {
         let checkpoints = self.path.join("checkpoints");
-        let name = format!("epoch-{:04}", progress.epoch);
+        let name = progress.checkpoint_name();
         let partial = checkpoints.join(format!(".{name}.partial"));
         let _ = fs::remove_dir_all(&partial);
         fs::create_dir_all(&partial)?;
         let failed = |what: &str, e: &dyn std::fmt::Debug| anyhow::anyhow!("{}: cannot save the {what}: {e:?}; the previous checkpoints are intact", partial.display());
         model.clone().save_file(partial.join("model.bpk")).map_err(|e| failed("model", &e))?;
         optimizer.save(partial.join("optimizer.bpk")).map_err(|e| failed("optimizer", &e))?;
-        let mut state = CheckpointState { epoch: progress.epoch, step: progress.step, files: Default::default() };
+        let mut state = CheckpointState { epoch: progress.epoch, step: progress.step, batch: progress.batch, files: Default::default() };
         for file in CHECKPOINT_FILES {
             let bytes = fs::read(partial.join(file))?;
             state.files.insert(file.to_string(), FileSum::of(&bytes));
@@ -101,6 +114,8 @@ const CHECKPOINT_FILES: [&str; 2] = ["model.bpk", "optimizer.bpk"];
 pub struct CheckpointState {
     pub epoch: usize,
     pub step: usize,
+    #[serde(default)]
+    pub batch: usize,
     /// Absent in checkpoints written before checksums existed; those load unchecked.
     #[serde(default)]
     pub files: std::collections::BTreeMap<String, FileSum>,
@@ -203,5 +218,5 @@ pub fn load_model(model: Model, checkpoint: &Path) -> Result<Model> {
 
 pub fn load_progress(checkpoint: &Path) -> Result<Progress> {
     let state = verify_checkpoint(checkpoint)?;
-    Ok(Progress { epoch: state.epoch, step: state.step })
+    Ok(Progress { epoch: state.epoch, step: state.step, batch: state.batch })
 }

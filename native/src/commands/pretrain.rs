@@ -57,6 +57,30 @@ pub struct Args {
     /// No progress bar (logs one line per epoch instead).
     #[arg(long)]
     quiet: bool,
+    /// Act as if interrupted (Ctrl-C) after this many steps: for testing resume.
+    #[arg(long, hide = true)]
+    stop_after: Option<usize>,
+}
+
+/// Set by Ctrl-C or SIGTERM: training stops after the current step, writes a checkpoint and
+/// exits cleanly. A second signal ends the process at once.
+static STOP_REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[cfg(unix)]
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    if STOP_REQUESTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        // Only async-signal-safe calls here.
+        unsafe { libc::_exit(130) };
+    }
+}
+
+fn catch_stop_signals() {
+    #[cfg(unix)]
+    unsafe {
+        let handler = on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
 }
 
 /// Resolves a dataset name: an existing path, `shapes[:RES]`, or a folder of that name in
@@ -185,7 +209,7 @@ pub fn run(args: Args) -> Result<()> {
     let steps_per_epoch = train.len() / recipe.train.batch_size;
     let schedule = recipe.train.schedule(steps_per_epoch);
     let mut trainer = Trainer::new(model, &recipe.optimizer, schedule);
-    let mut start_epoch = 0;
+    let (mut start_epoch, mut first_batch) = (0, 0);
     // The newest checkpoint on disk, named if training diverges.
     let mut last_checkpoint = None;
     let dir = match &args.resume {
@@ -195,7 +219,7 @@ pub fn run(args: Args) -> Result<()> {
             let model = run::load_model(recipe.method.init(&recipe.backbone, &train_device).map_err(anyhow::Error::msg)?, &checkpoint)?;
             let optimizer = recipe.optimizer.init().load(checkpoint.join("optimizer.bpk")).map_err(|e| anyhow::anyhow!("{}: cannot load the optimizer: {e:?}", checkpoint.display()))?;
             trainer.restore(model, optimizer, progress.step);
-            start_epoch = progress.epoch;
+            (start_epoch, first_batch) = (progress.epoch, progress.batch);
             println!("resuming {} at epoch {} (step {})", run_dir.display(), progress.epoch, progress.step);
             last_checkpoint = Some(checkpoint);
             run_dir
@@ -238,6 +262,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut stds = Vec::new();
     let mut trained_images = 0usize;
     let started = Instant::now();
+    catch_stop_signals();
     for epoch in start_epoch..recipe.train.epochs {
         let epoch_start = Instant::now();
         let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(steps_per_epoch as u64) };
@@ -245,8 +270,10 @@ pub fn run(args: Args) -> Result<()> {
             ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}").expect("valid template").progress_chars("=> "),
         );
         bar.set_prefix(format!("{}/{}", epoch + 1, recipe.train.epochs));
-        let (mut epoch_loss, mut epoch_std, mut images) = (0.0f64, 0.0f64, 0usize);
-        for batch in EpochLoader::new(train.clone(), augment.clone(), loader_config, epoch as u64) {
+        let (mut epoch_loss, mut epoch_std, mut images, mut steps) = (0.0f64, 0.0f64, 0usize, 0usize);
+        let first = if epoch == start_epoch { first_batch } else { 0 };
+        bar.set_position(first as u64);
+        for (batch_index, batch) in (first..).zip(EpochLoader::starting_at(train.clone(), augment.clone(), loader_config, epoch as u64, first)) {
             let views = batch.to_tensors(&train_device).views;
             let stats = trainer.step(&views);
             images += batch.len();
@@ -262,14 +289,24 @@ pub fn run(args: Args) -> Result<()> {
             }
             epoch_loss += stats.loss as f64;
             epoch_std += stats.embedding_std as f64;
+            steps += 1;
             losses.push(stats.loss);
             stds.push(stats.embedding_std);
             bar.set_message(format!("loss {:.4} lr {:.4} {:.0} img/s", stats.loss, stats.lr, rate));
             bar.inc(1);
+            let interrupted = STOP_REQUESTED.load(std::sync::atomic::Ordering::SeqCst) || args.stop_after.is_some_and(|n| trainer.step >= n);
+            if interrupted && batch_index + 1 < steps_per_epoch {
+                bar.finish_and_clear();
+                run_dir.flush()?;
+                let progress = Progress { epoch, step: trainer.step, batch: batch_index + 1 };
+                let checkpoint = run_dir.checkpoint(trainer.model(), trainer.optimizer(), progress, recipe.train.keep_checkpoints)?;
+                println!("interrupted after step {}: wrote {}; continue with: jem pretrain --resume {}", trainer.step, checkpoint.display(), dir.display());
+                return Ok(());
+            }
         }
         bar.finish_and_clear();
         trained_images += images;
-        let n = steps_per_epoch.max(1) as f64;
+        let n = steps.max(1) as f64;
         let mut record = json!({"epoch": epoch + 1, "loss": epoch_loss / n, "embedding_std": epoch_std / n, "seconds": epoch_start.elapsed().as_secs_f64(),
             "images_per_s": images as f64 / epoch_start.elapsed().as_secs_f64()});
         if let Some(test) = &test {
@@ -291,7 +328,16 @@ pub fn run(args: Args) -> Result<()> {
         run_dir.log(record)?;
         run_dir.flush()?;
         if (epoch + 1) % recipe.train.checkpoint_every.max(1) == 0 || epoch + 1 == recipe.train.epochs {
-            last_checkpoint = Some(run_dir.checkpoint(trainer.model(), trainer.optimizer(), Progress { epoch: epoch + 1, step: trainer.step }, recipe.train.keep_checkpoints)?);
+            last_checkpoint = Some(run_dir.checkpoint(trainer.model(), trainer.optimizer(), Progress { epoch: epoch + 1, step: trainer.step, batch: 0 }, recipe.train.keep_checkpoints)?);
+        }
+        let interrupted = STOP_REQUESTED.load(std::sync::atomic::Ordering::SeqCst) || args.stop_after.is_some_and(|n| trainer.step >= n);
+        if interrupted && epoch + 1 < recipe.train.epochs {
+            let checkpoint = match last_checkpoint.take() {
+                Some(dir) if dir.ends_with(format!("epoch-{:04}", epoch + 1)) => dir,
+                _ => run_dir.checkpoint(trainer.model(), trainer.optimizer(), Progress { epoch: epoch + 1, step: trainer.step, batch: 0 }, recipe.train.keep_checkpoints)?,
+            };
+            println!("interrupted after step {}: wrote {}; continue with: jem pretrain --resume {}", trainer.step, checkpoint.display(), dir.display());
+            return Ok(());
         }
     }
     let train_seconds = started.elapsed().as_secs_f64();
