@@ -336,6 +336,20 @@ fn pretrain_errors_are_one_clear_line() {
     let o = jem(&["pretrain", "--data", "/no/such/dataset"]);
     assert!(!o.status.success() && stderr(&o).contains("/no/such/dataset"), "{}", stderr(&o));
     assert!(!stderr(&o).contains("panicked"));
+    // Views larger than the images: the ImageNet variant on 32-pixel shapes.
+    let big = dir.path().join("big.toml");
+    fs::write(&big, fs::read_to_string(tiny_recipe(dir.path(), "simclr")).unwrap().replace("variant = \"cifar\"", "variant = \"imagenet\"")).unwrap();
+    let o = jem(&["pretrain", "--recipe", big.to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("views of 224 px are larger than the images (32×32)") && stderr(&o).contains("variant"), "{}", stderr(&o));
+    // An unknown method names the choices; a queue that does not hold whole batches says what would.
+    let unknown = dir.path().join("unknown.toml");
+    fs::write(&unknown, fs::read_to_string(tiny_recipe(dir.path(), "simclr")).unwrap().replace("name = \"simclr\"", "name = \"mocov9\"")).unwrap();
+    let o = jem(&["pretrain", "--recipe", unknown.to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("mocov9") && stderr(&o).contains("moco_v2"), "{}", stderr(&o));
+    let queue = dir.path().join("queue.toml");
+    fs::write(&queue, fs::read_to_string(tiny_recipe(dir.path(), "moco_v2")).unwrap().replace("queue_size = 1024", "queue_size = 1000")).unwrap();
+    let o = jem(&["pretrain", "--recipe", queue.to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("queue_size = 1000 is not a multiple of train.batch_size = 32"), "{}", stderr(&o));
 }
 
 #[test]

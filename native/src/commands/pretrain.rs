@@ -111,7 +111,17 @@ pub fn open_datasets(recipe: &Recipe, limit: Option<usize>) -> Result<(Dataset, 
 /// The recipe's training views for the images of `train`.
 pub fn training_views(recipe: &Recipe, train: &Dataset) -> Result<MultiViewAugment> {
     let first = &train.images[0];
-    recipe.data.augment.build(first.width, first.height).map_err(anyhow::Error::msg)
+    let augment = recipe.data.augment.build(first.width, first.height).map_err(anyhow::Error::msg)?;
+    // Crops are resized up, but views larger than the images themselves only blur them (and
+    // cost time): most likely the ImageNet variant on small images.
+    let (view, side) = (augment.views[0].size, first.width.min(first.height));
+    anyhow::ensure!(
+        view <= side,
+        "augment: views of {view} px are larger than the images ({}×{}); set data.augment.variant = \"cifar\" or data.augment.size ≤ {side}",
+        first.width,
+        first.height
+    );
+    Ok(augment)
 }
 
 /// kNN top-1 of a backbone: bank = train images, queries = test images, both unaugmented.
