@@ -14,6 +14,14 @@ use jem_core::model::{BackboneConfig, Stem};
 use jem_core::recipe::Recipe;
 use jem_core::train::{Schedule, Trainer};
 
+/// The tests of this file one at a time: the device's random generator is shared, and
+/// concurrent tests would draw from it in an order that changes from run to run, and so would
+/// their seeded results. (Each training run uses every core anyway.)
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn tiny_backbone() -> BackboneConfig {
     BackboneConfig { arch: "convnet".into(), width: 4, stem: Stem::Cifar }
 }
@@ -42,6 +50,7 @@ const AT_START: Progress = Progress { step: 0, total_steps: 10, steps_per_epoch:
 
 #[test]
 fn targets_get_no_gradient_and_online_networks_do() {
+    let _serial = one_at_a_time();
     let device = Device::flex().autodiff();
     for name in ["byol", "moco_v2", "moco_v3", "dino"] {
         let mut config = MethodConfig::default_for(name).unwrap();
@@ -68,6 +77,7 @@ fn targets_get_no_gradient_and_online_networks_do() {
 
 #[test]
 fn swav_prototypes_are_frozen_for_the_first_epoch_and_stay_unit_norm() {
+    let _serial = one_at_a_time();
     let device = Device::flex().autodiff();
     device.seed(3);
     let mut config = jem_core::method::SwavConfig { prototypes: 12, ..Default::default() };
@@ -100,6 +110,7 @@ fn swav_prototypes_are_frozen_for_the_first_epoch_and_stay_unit_norm() {
 
 #[test]
 fn queue_sizes_must_hold_whole_batches() {
+    let _serial = one_at_a_time();
     let text = include_str!("../../recipes/shapes/moco_v2.toml").replace("queue_size = 1024", "queue_size = 1000");
     let err = Recipe::from_toml(&text).unwrap_err();
     assert!(err.contains("queue_size = 1000") && err.contains("multiple of train.batch_size = 128") && err.contains("1024"), "{err}");
@@ -155,36 +166,43 @@ fn learns_without_collapse(name: &str, recipe: &str, side: usize, epochs: usize,
 
 #[test]
 fn moco_v2_learns_shapes() {
+    let _serial = one_at_a_time();
     learns_without_collapse("MoCo v2", include_str!("../../recipes/shapes/moco_v2.toml"), 16, 10, 1.0);
 }
 
 #[test]
 fn moco_v3_learns_shapes() {
+    let _serial = one_at_a_time();
     learns_without_collapse("MoCo v3", include_str!("../../recipes/shapes/moco_v3.toml"), 32, 10, 1.0);
 }
 
 #[test]
 fn byol_learns_shapes() {
+    let _serial = one_at_a_time();
     learns_without_collapse("BYOL", include_str!("../../recipes/shapes/byol.toml"), 32, 10, 1.0);
 }
 
 #[test]
 fn swav_learns_shapes() {
+    let _serial = one_at_a_time();
     learns_without_collapse("SwAV", include_str!("../../recipes/shapes/swav.toml"), 32, 10, 1.0);
 }
 
 #[test]
 fn dino_learns_shapes() {
+    let _serial = one_at_a_time();
     learns_without_collapse("DINO", include_str!("../../recipes/shapes/dino.toml"), 16, 10, 1.0);
 }
 
 #[test]
 fn nnclr_learns_shapes() {
+    let _serial = one_at_a_time();
     learns_without_collapse("NNCLR", include_str!("../../recipes/shapes/nnclr.toml"), 16, 10, 1.0);
 }
 
 #[test]
 fn the_queue_survives_a_checkpoint_round_trip_and_the_target_stays_untrained() {
+    let _serial = one_at_a_time();
     let device = Device::flex().autodiff();
     device.seed(5);
     let config = MethodConfig::MocoV2(jem_core::method::MocoV2Config { queue_size: 16, ..Default::default() });
