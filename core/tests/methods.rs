@@ -167,7 +167,7 @@ fn learns_without_collapse(name: &str, recipe: &str, side: usize, epochs: usize,
 #[test]
 fn moco_v2_learns_shapes() {
     let _serial = one_at_a_time();
-    learns_without_collapse("MoCo v2", include_str!("../../recipes/shapes/moco_v2.toml"), 16, 10, 1.0);
+    learns_without_collapse("MoCo v2", include_str!("../../recipes/shapes/moco_v2.toml"), 32, 10, 1.0);
 }
 
 #[test]
