@@ -38,7 +38,11 @@ pub fn decode(bytes: &[u8]) -> Result<(Recipe, &[u8]), String> {
 
 /// Loads burnpack `weights` into `model` (built from the file's recipe).
 pub fn load_weights(model: Model, weights: &[u8]) -> Result<Model, String> {
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(weights.to_vec())).map_err(|e| format!("the encoder's weights cannot be read: {e:?}"))?;
+    // Cast stored tensors to the model's dtypes: a file whose tensor says I32 where the model
+    // holds F32 (found by fuzzing) would otherwise panic inside burn.
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(weights.to_vec()))
+        .map_err(|e| format!("the encoder's weights cannot be read: {e:?}"))?
+        .cast_to_module_dtype();
     model.try_load_record(record).map_err(|e| format!("the encoder's weights do not fit its recipe: {e:?}"))
 }
 

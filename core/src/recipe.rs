@@ -255,6 +255,9 @@ impl Recipe {
         if !(t.base_lr > 0.0 && t.base_lr.is_finite()) {
             return Err(format!("train.base_lr must be positive, got {}", t.base_lr));
         }
+        if self.backbone.width == 0 {
+            return Err("backbone.width must be at least 1".into());
+        }
         self.method.validate(t.batch_size)
     }
 
@@ -308,6 +311,13 @@ mod tests {
         assert!(Recipe::from_toml(&tiny).unwrap_err().contains("at least 2"));
         let method = good.replace("name = \"simclr\"", "name = \"simclr9\"");
         assert!(Recipe::from_toml(&method).unwrap_err().contains("simclr9"));
+        // Sizes that cannot be built (found by fuzzing: they panicked in model init).
+        let empty = good.replace("dims = [256, 64]", "dims = [256, 0]");
+        assert!(Recipe::from_toml(&empty).unwrap_err().contains("at least 1 wide"));
+        let width = good.replace("width = 16", "width = 0");
+        assert!(Recipe::from_toml(&width).unwrap_err().contains("backbone.width"));
+        let cold = good.replace("temperature = 0.2", "temperature = 0.0");
+        assert!(Recipe::from_toml(&cold).unwrap_err().contains("temperature"));
     }
 
     fn augment(toml_fields: &str) -> Result<MultiViewAugment, String> {

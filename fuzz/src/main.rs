@@ -3,7 +3,8 @@
 //! CIFAR-10 file, one STL-10 image, PNG and JPEG files, the repository's recipes, an encoder
 //! file of a tiny model), mutates them (bit flips, byte changes, cuts, repeats, splices) and
 //! feeds them to the parser. A parser may reject an input with an error; a panic is a bug. Inputs
-//! that panic are written to `fuzz/crashes/` to be replayed with `--replay FILE`.
+//! that panic are written to `fuzz/crashes/` to be replayed with `--replay FILE`; once fixed, a
+//! representative goes to `fuzz/regressions/`, which `cargo test -p jem-fuzz` replays.
 //!
 //! This is a plain mutation fuzzer, without coverage guidance (cargo-fuzz needs libFuzzer and a
 //! nightly compiler); it is deterministic for a given `--seed`.
@@ -267,6 +268,21 @@ mod tests {
             }
         }
         assert!(target("nonsense").is_err());
+    }
+
+    /// Inputs that once panicked (`fuzz/regressions/<target>-<hash>.bin`) must not again.
+    #[test]
+    fn saved_crashes_stay_fixed() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("regressions");
+        let mut replayed = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            let target = target(name.split('-').next().unwrap()).unwrap();
+            (target.run)(&std::fs::read(&path).unwrap());
+            replayed += 1;
+        }
+        assert!(replayed >= 2);
     }
 
     #[test]

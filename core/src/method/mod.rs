@@ -144,17 +144,71 @@ impl MethodConfig {
                 size.div_ceil(batch_size).max(1) * batch_size
             )),
         };
+        let positive = |name: &str, value: f32| match value > 0.0 && value.is_finite() {
+            true => Ok(()),
+            false => Err(format!("method.{name} = {value} must be a positive number")),
+        };
+        let at_least_one = |name: &str, value: usize| match value {
+            0 => Err(format!("method.{name} must be at least 1")),
+            _ => Ok(()),
+        };
         match self {
+            MethodConfig::SimClr(c) => {
+                c.projector.validate("projector")?;
+                positive("temperature", c.temperature)
+            }
+            MethodConfig::SimSiam(c) => {
+                c.projector.validate("projector")?;
+                c.predictor.validate("predictor")
+            }
+            MethodConfig::Vicreg(c) => c.expander.validate("expander"),
+            MethodConfig::BarlowTwins(c) => c.projector.validate("projector"),
             MethodConfig::MocoV2(c) => {
+                c.projector.validate("projector")?;
+                positive("temperature", c.temperature)?;
                 c.momentum.validate()?;
+                at_least_one("queue_size", c.queue_size)?;
                 queue("queue_size", c.queue_size)
             }
-            MethodConfig::MocoV3(c) => c.momentum.validate(),
-            MethodConfig::Byol(c) => c.momentum.validate(),
-            MethodConfig::Dino(c) => c.momentum.validate(),
-            MethodConfig::Swav(c) if c.queue_size > 0 => queue("queue_size", c.queue_size),
-            MethodConfig::Nnclr(c) => queue("support_size", c.support_size),
-            _ => Ok(()),
+            MethodConfig::MocoV3(c) => {
+                c.projector.validate("projector")?;
+                c.predictor.validate("predictor")?;
+                positive("temperature", c.temperature)?;
+                c.momentum.validate()
+            }
+            MethodConfig::Byol(c) => {
+                c.projector.validate("projector")?;
+                c.predictor.validate("predictor")?;
+                c.momentum.validate()
+            }
+            MethodConfig::Swav(c) => {
+                c.projector.validate("projector")?;
+                at_least_one("prototypes", c.prototypes)?;
+                positive("temperature", c.temperature)?;
+                positive("epsilon", c.epsilon)?;
+                match c.queue_size {
+                    0 => Ok(()),
+                    size => queue("queue_size", size),
+                }
+            }
+            MethodConfig::Dino(c) => {
+                if c.head.hidden.contains(&0) {
+                    return Err(format!("method.head.hidden = {:?}: every layer must be at least 1 wide", c.head.hidden));
+                }
+                at_least_one("head.bottleneck", c.head.bottleneck)?;
+                at_least_one("head.output", c.head.output)?;
+                positive("student_temperature", c.student_temperature)?;
+                positive("teacher_temperature.start", c.teacher_temperature.start)?;
+                positive("teacher_temperature.end", c.teacher_temperature.end)?;
+                c.momentum.validate()
+            }
+            MethodConfig::Nnclr(c) => {
+                c.projector.validate("projector")?;
+                c.predictor.validate("predictor")?;
+                positive("temperature", c.temperature)?;
+                at_least_one("support_size", c.support_size)?;
+                queue("support_size", c.support_size)
+            }
         }
     }
 

@@ -38,6 +38,14 @@ impl MlpConfig {
         self
     }
 
+    /// Layers and widths that can be built: at least one layer, none empty.
+    pub fn validate(&self, name: &str) -> Result<(), String> {
+        if self.dims.is_empty() || self.dims.contains(&0) {
+            return Err(format!("method.{name}.dims = {:?}: needs at least one layer, each at least 1 wide", self.dims));
+        }
+        Ok(())
+    }
+
     pub fn output_dim(&self) -> usize {
         *self.dims.last().expect("an MLP has at least one layer")
     }
