@@ -34,6 +34,7 @@ pub struct Progress {
     pub step: usize,
     /// Batches done in the epoch after `epoch` (non-zero for a checkpoint written part-way
     /// through an epoch, when training was interrupted).
+    #[serde(default)]
     pub batch: usize,
 }
 
@@ -80,7 +81,7 @@ impl RunDir {
         let failed = |what: &str, e: &dyn std::fmt::Debug| anyhow::anyhow!("{}: cannot save the {what}: {e:?}; the previous checkpoints are intact", partial.display());
         model.clone().save_file(partial.join("model.bpk")).map_err(|e| failed("model", &e))?;
         optimizer.save(partial.join("optimizer.bpk")).map_err(|e| failed("optimizer", &e))?;
-        let mut state = CheckpointState { epoch: progress.epoch, step: progress.step, batch: progress.batch, files: Default::default() };
+        let mut state = CheckpointState { progress, files: Default::default() };
         for file in CHECKPOINT_FILES {
             let bytes = fs::read(partial.join(file))?;
             state.files.insert(file.to_string(), FileSum::of(&bytes));
@@ -112,10 +113,8 @@ const CHECKPOINT_FILES: [&str; 2] = ["model.bpk", "optimizer.bpk"];
 /// so that a truncated or damaged checkpoint is recognised before it is loaded.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CheckpointState {
-    pub epoch: usize,
-    pub step: usize,
-    #[serde(default)]
-    pub batch: usize,
+    #[serde(flatten)]
+    pub progress: Progress,
     /// Absent in checkpoints written before checksums existed; those load unchecked.
     #[serde(default)]
     pub files: std::collections::BTreeMap<String, FileSum>,
@@ -216,7 +215,9 @@ pub fn load_model(model: Model, checkpoint: &Path) -> Result<Model> {
     model.try_load_file(checkpoint.join("model.bpk")).map_err(|e| anyhow::anyhow!("{}: cannot load the model: {e:?}", checkpoint.display()))
 }
 
+/// Where training stood at a checkpoint that [`find_checkpoint`] has already verified.
 pub fn load_progress(checkpoint: &Path) -> Result<Progress> {
-    let state = verify_checkpoint(checkpoint)?;
-    Ok(Progress { epoch: state.epoch, step: state.step, batch: state.batch })
+    let text = fs::read_to_string(checkpoint.join("state.json")).with_context(|| format!("{}: missing state.json", checkpoint.display()))?;
+    let state: CheckpointState = serde_json::from_str(&text).with_context(|| format!("{}: state.json is damaged", checkpoint.display()))?;
+    Ok(state.progress)
 }

@@ -145,7 +145,8 @@ pub struct TrainArgs {
     /// Images per step.
     #[arg(long, default_value_t = 64)]
     batch: usize,
-    /// `reference` (PyTorch's reference step) or a method: simclr, simsiam, vicreg, barlow_twins.
+    /// `reference` (PyTorch's reference step) or a method: simclr, simsiam, vicreg, barlow_twins,
+    /// moco_v2, moco_v3, byol, swav, dino, nnclr (with their default heads).
     #[arg(long, default_value = "reference")]
     method: String,
     /// Views per image for a method (the reference takes one).

@@ -273,6 +273,10 @@ pub fn run(args: Args) -> Result<()> {
     let mut trained_images = 0usize;
     let started = Instant::now();
     catch_stop_signals();
+    let stop_requested = |step: usize| STOP_REQUESTED.load(std::sync::atomic::Ordering::SeqCst) || args.stop_after.is_some_and(|n| step >= n);
+    let interrupted = |step: usize, checkpoint: &Path| {
+        println!("interrupted after step {step}: wrote {}; continue with: jem pretrain --resume {}", checkpoint.display(), dir.display());
+    };
     for epoch in start_epoch..recipe.train.epochs {
         let epoch_start = Instant::now();
         let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(steps_per_epoch as u64) };
@@ -304,13 +308,11 @@ pub fn run(args: Args) -> Result<()> {
             stds.push(stats.embedding_std);
             bar.set_message(format!("loss {:.4} lr {:.4} {:.0} img/s", stats.loss, stats.lr, rate));
             bar.inc(1);
-            let interrupted = STOP_REQUESTED.load(std::sync::atomic::Ordering::SeqCst) || args.stop_after.is_some_and(|n| trainer.step >= n);
-            if interrupted && batch_index + 1 < steps_per_epoch {
+            if stop_requested(trainer.step) && batch_index + 1 < steps_per_epoch {
                 bar.finish_and_clear();
                 run_dir.flush()?;
                 let progress = Progress { epoch, step: trainer.step, batch: batch_index + 1 };
-                let checkpoint = run_dir.checkpoint(trainer.model(), trainer.optimizer(), progress, recipe.train.keep_checkpoints)?;
-                println!("interrupted after step {}: wrote {}; continue with: jem pretrain --resume {}", trainer.step, checkpoint.display(), dir.display());
+                interrupted(trainer.step, &run_dir.checkpoint(trainer.model(), trainer.optimizer(), progress, recipe.train.keep_checkpoints)?);
                 return Ok(());
             }
         }
@@ -337,16 +339,13 @@ pub fn run(args: Args) -> Result<()> {
         );
         run_dir.log(record)?;
         run_dir.flush()?;
-        if (epoch + 1) % recipe.train.checkpoint_every.max(1) == 0 || epoch + 1 == recipe.train.epochs {
+        let last_epoch = epoch + 1 == recipe.train.epochs;
+        let stopping = stop_requested(trainer.step) && !last_epoch;
+        if (epoch + 1) % recipe.train.checkpoint_every.max(1) == 0 || last_epoch || stopping {
             last_checkpoint = Some(run_dir.checkpoint(trainer.model(), trainer.optimizer(), Progress { epoch: epoch + 1, step: trainer.step, batch: 0 }, recipe.train.keep_checkpoints)?);
         }
-        let interrupted = STOP_REQUESTED.load(std::sync::atomic::Ordering::SeqCst) || args.stop_after.is_some_and(|n| trainer.step >= n);
-        if interrupted && epoch + 1 < recipe.train.epochs {
-            let checkpoint = match last_checkpoint.take() {
-                Some(dir) if dir.ends_with(format!("epoch-{:04}", epoch + 1)) => dir,
-                _ => run_dir.checkpoint(trainer.model(), trainer.optimizer(), Progress { epoch: epoch + 1, step: trainer.step, batch: 0 }, recipe.train.keep_checkpoints)?,
-            };
-            println!("interrupted after step {}: wrote {}; continue with: jem pretrain --resume {}", trainer.step, checkpoint.display(), dir.display());
+        if let (true, Some(checkpoint)) = (stopping, &last_checkpoint) {
+            interrupted(trainer.step, checkpoint);
             return Ok(());
         }
     }
