@@ -277,7 +277,7 @@ fn pretrain_writes_a_complete_run_folder_and_eval_reads_it() {
     let metrics = fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     let steps = metrics.lines().filter(|l| l.contains("\"step\"")).count();
     assert_eq!(steps, 2 * (128 / 32));
-    assert!(metrics.contains("\"invariance\"") && metrics.contains("\"effective_rank\""), "{metrics}");
+    assert!(metrics.contains("\"invariance\"") && metrics.contains("\"effective_rank\"") && metrics.contains("\"grad_norm\""), "{metrics}");
     Image::decode(&fs::read(run.join("plot.png")).unwrap()).unwrap();
 
     let o = jem(&["eval", "knn", "--checkpoint", run.to_str().unwrap(), "--k", "10"]);
@@ -497,4 +497,48 @@ fn sigterm_finishes_the_step_writes_a_checkpoint_and_exits_cleanly() {
     assert!(out.contains("interrupted after step") && out.contains("--resume"), "{out}");
     let o = jem(&["eval", "knn", "--checkpoint", run.to_str().unwrap(), "--k", "5"]);
     assert!(o.status.success() && !stderr(&o).contains("warning"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_streamed_image_folder_trains_like_one_in_memory_and_a_broken_file_stops_with_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    make_image_folder(dir.path(), 16);
+    // `root/train` alone is an ImageFolder without a test split: no kNN, only training reads it.
+    let data = dir.path().join("train");
+    let recipe = |stream: &str| {
+        let text = fs::read_to_string(tiny_recipe(dir.path(), "simclr"))
+            .unwrap()
+            .replace("dataset = \"shapes\"", &format!("dataset = {:?}\nstream = \"{stream}\"", data.to_str().unwrap()))
+            .replace("variant = \"cifar\"", "variant = \"cifar\", size = 16")
+            .replace("batch_size = 32", "batch_size = 16");
+        let path = dir.path().join(format!("simclr-{stream}.toml"));
+        fs::write(&path, text).unwrap();
+        path
+    };
+    let pretrain = |stream: &str, out: &str| {
+        let run = dir.path().join(out);
+        let o = jem(&["pretrain", "--recipe", recipe(stream).to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet"]);
+        (o, run)
+    };
+    let (o, streamed) = pretrain("always", "streamed");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (o, in_memory) = pretrain("never", "in-memory");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(step_losses(&streamed).len(), 2 * 3, "48 images in batches of 16, 2 epochs");
+    assert_eq!(step_losses(&streamed), step_losses(&in_memory), "streaming changes where pixels come from, not what is trained");
+
+    // A file whose header reads but whose data is cut off: found when a batch needs it.
+    let broken = data.join("ring").join("0004.jpg");
+    let original = fs::read(&broken).unwrap();
+    fs::write(&broken, &original[..original.len() * 2 / 3]).unwrap();
+    let (o, run) = pretrain("always", "broken");
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("0004.jpg") && err.contains("truncated JPEG") && err.contains("--resume"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // Replacing the file and resuming continues where the run stopped, to the same curve.
+    fs::write(&broken, &original).unwrap();
+    let o = jem(&["pretrain", "--resume", run.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(step_losses(&run), step_losses(&streamed));
 }

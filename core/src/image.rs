@@ -59,6 +59,21 @@ impl Image {
         Ok(Self::new(w as usize, h as usize, rgb.into_raw()))
     }
 
+    /// `(width, height)` from the start of an encoded file, without decoding the pixels. A
+    /// prefix is enough for most files (a PNG's chunks before its pixel data, a JPEG's metadata
+    /// and frame header).
+    pub fn header_size(bytes: &[u8]) -> Result<(usize, usize), DecodeError> {
+        let reader = image::ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| DecodeError(e.to_string()))?;
+        if reader.format().is_none() {
+            return Err(DecodeError("not a PNG, JPEG, WebP or BMP image".into()));
+        }
+        let (w, h) = reader.into_dimensions().map_err(|e| DecodeError(e.to_string()))?;
+        if w == 0 || h == 0 {
+            return Err(DecodeError("image has zero width or height".into()));
+        }
+        Ok((w as usize, h as usize))
+    }
+
     /// Encodes as PNG.
     pub fn to_png(&self) -> Vec<u8> {
         let mut out = Cursor::new(Vec::new());
@@ -151,6 +166,20 @@ mod tests {
             .unwrap();
         assert!(Image::decode(&jpeg).is_ok());
         assert!(Image::decode(&jpeg[..jpeg.len() * 2 / 3]).is_err());
+    }
+
+    #[test]
+    fn header_size_reads_dimensions_from_a_prefix() {
+        let png = gradient(7, 5).to_png();
+        assert_eq!(Image::header_size(&png).unwrap(), (7, 5));
+        let mut jpeg = Vec::new();
+        let img = gradient(240, 160);
+        image::codecs::jpeg::JpegEncoder::new(&mut jpeg).encode(&img.pixels, 240, 160, image::ExtendedColorType::Rgb8).unwrap();
+        // The frame header and tables come before the scan data.
+        assert!(jpeg.len() > 2048, "{}", jpeg.len());
+        assert_eq!(Image::header_size(&jpeg[..1024]).unwrap(), (240, 160));
+        assert!(Image::header_size(b"hello, I am a text file").is_err());
+        assert!(Image::header_size(&png[..10]).is_err(), "a PNG cut inside its header");
     }
 
     #[test]

@@ -98,7 +98,23 @@ pub struct DataConfig {
     /// Number of images of the built-in shapes dataset (train split); 0 = its default.
     #[serde(default)]
     pub shapes_count: usize,
+    /// ImageFolder only: decode every image at load time, or read them from disk per batch.
+    #[serde(default)]
+    pub stream: StreamMode,
     pub augment: AugmentConfig,
+}
+
+/// Whether an ImageFolder dataset is decoded into memory at load time or streamed from disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamMode {
+    /// Stream when the decoded images would take more than half of the available memory.
+    #[default]
+    Auto,
+    /// Always decode per batch: little memory, more decoding work each epoch.
+    Always,
+    /// Always decode at load time (broken files are found, and skipped, before training).
+    Never,
 }
 
 /// A preset plus overrides. Photometric overrides (jitter, grayscale, blur, solarize) apply to

@@ -120,8 +120,8 @@ fn knn_top1(model: &Model, train: &jem_core::data::Dataset, test: &jem_core::dat
     let backbone = model.backbone().valid();
     let eval = jem_core::augment::ViewTransform::eval(side, jem_core::augment::Normalize::CIFAR10);
     let device = Device::flex();
-    let bank = extract_features(&backbone, train, &eval, 256, &device);
-    let queries = extract_features(&backbone, test, &eval, 256, &device);
+    let bank = extract_features(&backbone, train, &eval, 256, &device).unwrap();
+    let queries = extract_features(&backbone, test, &eval, 256, &device).unwrap();
     let config = KnnConfig { k: 20, temperature: 0.1 };
     knn_accuracy(bank, train.labels.as_ref().unwrap(), queries, test.labels.as_ref().unwrap(), train.classes.len(), config).top1
 }
@@ -145,7 +145,7 @@ fn short_run(recipe: &str, side: usize, epochs: usize) -> (f64, f64, f32, f32) {
     let mut stds = Vec::new();
     for epoch in 0..epochs as u64 {
         for indices in EpochPlan::new(train_set.len(), batch, true, true, recipe.train.seed, epoch).batches {
-            let views = augment_batch(&augment, &train_set, &indices, recipe.train.seed, epoch).to_tensors(&device).views;
+            let views = augment_batch(&augment, &train_set, &indices, recipe.train.seed, epoch).unwrap().to_tensors(&device).views;
             let stats = trainer.step(&views);
             assert!(stats.loss.is_finite(), "loss {} at step {}", stats.loss, stats.step);
             stds.push(stats.embedding_std);

@@ -16,8 +16,8 @@ fn knn_top1(model: &Model, train: &Dataset, test: &Dataset) -> f64 {
     let device = Device::flex();
     let backbone = model.backbone().valid();
     let eval = ViewTransform::eval(32, Normalize::CIFAR10);
-    let bank = extract_features(&backbone, train, &eval, 256, &device);
-    let queries = extract_features(&backbone, test, &eval, 256, &device);
+    let bank = extract_features(&backbone, train, &eval, 256, &device).unwrap();
+    let queries = extract_features(&backbone, test, &eval, 256, &device).unwrap();
     let config = KnnConfig { k: 20, temperature: 0.1 };
     knn_accuracy(bank, train.labels.as_ref().unwrap(), queries, test.labels.as_ref().unwrap(), train.classes.len(), config).top1
 }
@@ -34,7 +34,7 @@ fn train(method: MethodConfig, optimizer: OptimizerConfig, lr: f64, epochs: u64,
     let mut log = Vec::new();
     for epoch in 0..epochs {
         for indices in EpochPlan::new(train.len(), batch, true, true, 0, epoch).batches {
-            let views = augment_batch(&augment, train, &indices, 0, epoch).to_tensors(&device).views;
+            let views = augment_batch(&augment, train, &indices, 0, epoch).unwrap().to_tensors(&device).views;
             log.push(trainer.step(&views));
         }
     }
@@ -121,7 +121,7 @@ fn browser_simsiam(stop_gradient: bool, steps: usize) -> (Trainer, Vec<StepStats
             if log.len() == steps {
                 return (trainer, log);
             }
-            let views = augment_batch(&augment, &train_set, &indices, recipe.train.seed, epoch).to_tensors(&device).views;
+            let views = augment_batch(&augment, &train_set, &indices, recipe.train.seed, epoch).unwrap().to_tensors(&device).views;
             log.push(trainer.step(&views));
         }
     }

@@ -2,14 +2,17 @@
 //! Parsing itself is `jem_core::data`'s.
 
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use jem_core::Image;
 use jem_core::data::cifar::{self, CifarKind};
 use jem_core::data::image_folder::ImageFolderBuilder;
 use jem_core::data::shapes::Shapes;
-use jem_core::data::{DataError, Dataset, Split, concat, stl10};
+use jem_core::data::{DataError, Dataset, ImageReader, Split, concat, stl10};
+use jem_core::recipe::StreamMode;
 use rayon::prelude::*;
 
 /// Where a dataset comes from and which of its files make each split.
@@ -32,6 +35,8 @@ pub struct OpenOptions {
     pub coarse_labels: bool,
     /// Number of images for the built-in shapes dataset (0 = 5,000 train / 1,000 test).
     pub shapes_count: usize,
+    /// ImageFolder: decode at load time or per batch.
+    pub stream: StreamMode,
 }
 
 impl Source {
@@ -129,7 +134,7 @@ impl Source {
                     None if split == Split::Train => root.clone(),
                     None => bail!("{}: is a single ImageFolder without train/val subfolders; it has only a train split", root.display()),
                 };
-                open_image_folder(&folder, options.strict)?
+                open_image_folder(&folder, options)?
             }
         };
         Ok(ds)
@@ -242,7 +247,7 @@ fn image_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn open_image_folder(root: &Path, strict: bool) -> Result<Dataset> {
+fn open_image_folder(root: &Path, options: OpenOptions) -> Result<Dataset> {
     let class_dirs: Vec<PathBuf> = sorted_entries(root)?.into_iter().filter(|p| p.is_dir()).collect();
     let classes: Vec<String> = class_dirs.iter().map(|d| d.file_name().unwrap_or_default().to_string_lossy().into_owned()).collect();
     let mut files = Vec::new();
@@ -251,20 +256,98 @@ fn open_image_folder(root: &Path, strict: bool) -> Result<Dataset> {
         image_files(dir, &mut found)?;
         files.extend(found.into_iter().map(|f| (class.clone(), f)));
     }
-    // Decoding dominates; do it on all cores, then add in sorted order for a stable dataset.
-    let decoded: Vec<Result<Image, String>> = files
-        .par_iter()
-        .map(|(_, path)| fs::read(path).map_err(|e| format!("cannot read: {e}")).and_then(|b| Image::decode(&b).map_err(|e| e.to_string())))
-        .collect();
-    let mut builder = ImageFolderBuilder::new(classes, strict);
-    for ((class, path), image) in files.iter().zip(decoded) {
-        builder.add_decoded(class, &path.display().to_string(), image).map_err(with_hint(strict))?;
-    }
-    let ds = builder.finish(&root.display().to_string())?;
+    let mut builder = ImageFolderBuilder::new(classes, options.strict);
+    let ds = if options.stream == StreamMode::Never {
+        decode_all(&mut builder, &files, options.strict)?;
+        builder.finish(&root.display().to_string())?
+    } else {
+        // Headers only: enough to size the dataset and to leave out files that are no images.
+        let sizes: Vec<Result<(usize, usize), String>> = files.par_iter().map(|(_, path)| header_size(path)).collect();
+        let decoded_bytes: u64 = sizes.iter().flatten().map(|(w, h)| (w * h * 3) as u64).sum();
+        let budget = memory_budget();
+        if options.stream == StreamMode::Auto && decoded_bytes <= budget {
+            decode_all(&mut builder, &files, options.strict)?;
+            builder.finish(&root.display().to_string())?
+        } else {
+            if options.stream == StreamMode::Auto {
+                eprintln!(
+                    "note: {}: decoded, the images would take {}, more than half the available memory ({} allowed); \
+                     they are read from disk per batch (data.stream = \"never\" to load them anyway)",
+                    root.display(),
+                    gigabytes(decoded_bytes),
+                    gigabytes(budget)
+                );
+            }
+            for (file, ((class, path), size)) in files.iter().zip(sizes).enumerate() {
+                builder.add_on_demand(class, &path.display().to_string(), file, size).map_err(with_hint(options.strict))?;
+            }
+            let reader = ImageFiles(files.into_iter().map(|(_, path)| path).collect());
+            builder.finish_on_demand(&root.display().to_string(), Arc::new(reader))?
+        }
+    };
     for skipped in &ds.skipped {
         eprintln!("warning: skipped {}: {}", skipped.path, skipped.reason);
     }
     Ok(ds)
+}
+
+/// Decodes every file into `builder`, on all cores, adding them in sorted order for a stable
+/// dataset.
+fn decode_all(builder: &mut ImageFolderBuilder, files: &[(String, PathBuf)], strict: bool) -> Result<()> {
+    let decoded: Vec<Result<Image, String>> = files
+        .par_iter()
+        .map(|(_, path)| fs::read(path).map_err(|e| format!("cannot read: {e}")).and_then(|b| Image::decode(&b).map_err(|e| e.to_string())))
+        .collect();
+    for ((class, path), image) in files.iter().zip(decoded) {
+        builder.add_decoded(class, &path.display().to_string(), image).map_err(with_hint(strict))?;
+    }
+    Ok(())
+}
+
+/// `(width, height)` from a file's first 64 KiB, or from the whole file when its header is
+/// longer (a JPEG with a large embedded thumbnail).
+fn header_size(path: &Path) -> Result<(usize, usize), String> {
+    const PREFIX: u64 = 64 * 1024;
+    let mut file = fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut prefix = Vec::new();
+    file.by_ref().take(PREFIX).read_to_end(&mut prefix).map_err(|e| format!("cannot read: {e}"))?;
+    match Image::header_size(&prefix) {
+        Err(_) if prefix.len() as u64 == PREFIX => {
+            file.read_to_end(&mut prefix).map_err(|e| format!("cannot read: {e}"))?;
+            Image::header_size(&prefix).map_err(|e| e.to_string())
+        }
+        size => size.map_err(|e| e.to_string()),
+    }
+}
+
+/// Reads and decodes ImageFolder files when a batch needs them.
+#[derive(Debug)]
+struct ImageFiles(Vec<PathBuf>);
+
+impl ImageReader for ImageFiles {
+    fn read(&self, index: usize) -> Result<Image, DataError> {
+        let path = &self.0[index];
+        let problem = |what: String| {
+            DataError::new(path.display().to_string(), format!("{what} (only its header was checked when the dataset was opened; replace the file and resume, or remove it and start a new run)"))
+        };
+        let bytes = fs::read(path).map_err(|e| problem(format!("cannot read: {e}")))?;
+        Image::decode(&bytes).map_err(|e| problem(format!("cannot decode: {e}")))
+    }
+}
+
+/// Bytes a dataset may take decoded in memory: half of the available memory (Linux's
+/// `MemAvailable`), or 4 GiB where that is unknown.
+fn memory_budget() -> u64 {
+    let available = fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
+        let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    });
+    available.map_or(4 << 30, |bytes| bytes / 2)
+}
+
+fn gigabytes(bytes: u64) -> String {
+    format!("{:.1} GB", bytes as f64 / 1e9)
 }
 
 fn with_hint(strict: bool) -> impl Fn(DataError) -> anyhow::Error {

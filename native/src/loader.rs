@@ -6,7 +6,7 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
 use jem_core::augment::MultiViewAugment;
-use jem_core::data::Dataset;
+use jem_core::data::{DataError, Dataset};
 use jem_core::data::batch::{EpochPlan, MultiViewBatch, augment_sample};
 use rayon::prelude::*;
 
@@ -20,20 +20,23 @@ pub struct LoaderConfig {
     pub prefetch: usize,
 }
 
-/// One epoch of batches, produced on a background thread.
+/// One epoch of batches, produced on a background thread. A batch is an error when an image of
+/// an on-demand dataset cannot be read; the epoch ends there.
 pub struct EpochLoader {
-    batches: Receiver<MultiViewBatch>,
+    batches: Receiver<Result<MultiViewBatch, DataError>>,
     worker: Option<JoinHandle<()>>,
     len: usize,
 }
 
-/// Augments `indices` of `dataset` on the rayon pool.
-pub fn augment_parallel(augment: &MultiViewAugment, dataset: &Dataset, indices: &[usize], seed: u64, epoch: u64) -> MultiViewBatch {
+/// Augments `indices` of `dataset` on the rayon pool (decoding them there too when the dataset
+/// is read on demand).
+pub fn augment_parallel(augment: &MultiViewAugment, dataset: &Dataset, indices: &[usize], seed: u64, epoch: u64) -> Result<MultiViewBatch, DataError> {
     let mut batch = MultiViewBatch::allocate(augment, dataset, indices);
-    batch.sample_slots().into_par_iter().zip(indices.par_iter()).for_each(|(slots, &index)| {
-        augment_sample(augment, &dataset.images[index], seed, epoch, index, slots);
-    });
-    batch
+    batch.sample_slots().into_par_iter().zip(indices.par_iter()).try_for_each(|(slots, &index)| {
+        augment_sample(augment, &*dataset.image(index)?, seed, epoch, index, slots);
+        Ok(())
+    })?;
+    Ok(batch)
 }
 
 impl EpochLoader {
@@ -53,8 +56,9 @@ impl EpochLoader {
             .spawn(move || {
                 for indices in plan.batches {
                     let batch = augment_parallel(&augment, &dataset, &indices, config.seed, epoch);
-                    if sender.send(batch).is_err() {
-                        return; // the consumer stopped early
+                    let failed = batch.is_err();
+                    if sender.send(batch).is_err() || failed {
+                        return; // the consumer stopped early, or the epoch cannot go on
                     }
                 }
             })
@@ -69,9 +73,9 @@ impl EpochLoader {
 }
 
 impl Iterator for EpochLoader {
-    type Item = MultiViewBatch;
+    type Item = Result<MultiViewBatch, DataError>;
 
-    fn next(&mut self) -> Option<MultiViewBatch> {
+    fn next(&mut self) -> Option<Self::Item> {
         self.batches.recv().ok()
     }
 }
@@ -102,11 +106,11 @@ mod tests {
         let config = LoaderConfig { batch_size: 16, shuffle: true, drop_last: true, seed: 9, prefetch: 2 };
         let loader = EpochLoader::new(ds.clone(), aug.clone(), config, 3);
         assert_eq!(loader.len(), 3);
-        let batches: Vec<MultiViewBatch> = loader.collect();
+        let batches: Vec<MultiViewBatch> = loader.map(Result::unwrap).collect();
         assert_eq!(batches.len(), 3);
         let plan = EpochPlan::new(50, 16, true, true, 9, 3);
         for (batch, indices) in batches.iter().zip(&plan.batches) {
-            assert_eq!(batch, &augment_batch(&aug, &ds, indices, 9, 3));
+            assert_eq!(batch, &augment_batch(&aug, &ds, indices, 9, 3).unwrap());
         }
     }
 

@@ -211,13 +211,15 @@ impl State {
             self.batches = plan.batches.into_iter().rev().collect();
         }
         let indices = self.batches.pop().expect("an epoch has at least one batch");
-        augment_batch(&self.augment, &self.train, &indices, self.recipe.train.seed, self.epoch).to_tensors(&self.device.clone().autodiff()).views
+        augment_batch(&self.augment, &self.train, &indices, self.recipe.train.seed, self.epoch)
+            .expect("browser datasets are decoded in memory")
+            .to_tensors(&self.device.clone().autodiff()).views
     }
 
     /// Backbone features of `dataset` (evaluation mode, no augmentation), still on the device.
     fn features(&self, dataset: &Dataset) -> Tensor<2> {
         let backbone = self.trainer.model().backbone().valid();
-        extract_features(&backbone, dataset, &self.transform, 256, &self.device)
+        extract_features(&backbone, dataset, &self.transform, 256, &self.device).expect("browser datasets are decoded in memory")
     }
 }
 

@@ -8,7 +8,7 @@
 
 use burn::tensor::{Bool, Device, Tensor, TensorData};
 
-use super::Dataset;
+use super::{DataError, Dataset};
 use crate::augment::MultiViewAugment;
 use crate::image::Image;
 use crate::rng::Rng;
@@ -113,13 +113,14 @@ pub fn augment_sample(augment: &MultiViewAugment, image: &Image, seed: u64, epoc
     }
 }
 
-/// Augments a batch on the calling thread.
-pub fn augment_batch(augment: &MultiViewAugment, dataset: &Dataset, indices: &[usize], seed: u64, epoch: u64) -> MultiViewBatch {
+/// Augments a batch on the calling thread. Fails only for an on-demand dataset whose image
+/// cannot be read.
+pub fn augment_batch(augment: &MultiViewAugment, dataset: &Dataset, indices: &[usize], seed: u64, epoch: u64) -> Result<MultiViewBatch, DataError> {
     let mut batch = MultiViewBatch::allocate(augment, dataset, indices);
     for (slots, &index) in batch.sample_slots().into_iter().zip(indices) {
-        augment_sample(augment, &dataset.images[index], seed, epoch, index, slots);
+        augment_sample(augment, &*dataset.image(index)?, seed, epoch, index, slots);
     }
-    batch
+    Ok(batch)
 }
 
 /// The order in which an epoch visits a dataset, cut into batches.
@@ -170,7 +171,7 @@ mod tests {
         let ds = Shapes::new(40, 3).dataset(6, Split::Train);
         let mut aug = Preset::Byol.build(Resolution::Cifar);
         aug.views[1].masking = Some(Masking::block(4, 0.5));
-        let batch = augment_batch(&aug, &ds, &[4, 1, 2], 11, 2);
+        let batch = augment_batch(&aug, &ds, &[4, 1, 2], 11, 2).unwrap();
         assert_eq!(batch.labels, Some(vec![4, 1, 2]));
         assert_eq!(batch.views[0].pixels.len(), 3 * 3 * 32 * 32);
         assert!(batch.views[0].mask.is_none());
@@ -181,12 +182,40 @@ mod tests {
         assert_eq!(&batch.views[1].pixels[3 * 32 * 32..2 * 3 * 32 * 32], &expected[..]);
     }
 
+    /// Serves a shapes dataset's images one at a time, as a file reader would; file 3 is broken.
+    #[derive(Debug)]
+    struct Reader(Vec<Image>);
+
+    impl crate::data::ImageReader for Reader {
+        fn read(&self, index: usize) -> Result<Image, DataError> {
+            if index == 3 { Err(DataError::new("img3.jpg", "truncated JPEG")) } else { Ok(self.0[index].clone()) }
+        }
+    }
+
+    #[test]
+    fn an_on_demand_dataset_gives_the_in_memory_batches() {
+        use crate::data::{OnDemand, OnDemandEntry};
+        let ds = Shapes::new(40, 3).dataset(6, Split::Train);
+        let entries = ds.images.iter().enumerate().map(|(file, img)| OnDemandEntry { file, size: (img.width, img.height) }).collect();
+        let streamed = Dataset { images: vec![], on_demand: Some(OnDemand { reader: std::sync::Arc::new(Reader(ds.images.clone())), entries }), ..ds.clone() };
+        assert_eq!((streamed.len(), streamed.image_sizes()), (6, vec![((40, 40), 6)]));
+        let aug = Preset::Byol.build(Resolution::Cifar);
+        assert_eq!(augment_batch(&aug, &streamed, &[5, 0, 2], 7, 1).unwrap(), augment_batch(&aug, &ds, &[5, 0, 2], 7, 1).unwrap());
+        let err = augment_batch(&aug, &streamed, &[1, 3], 7, 1).unwrap_err();
+        assert_eq!(err.to_string(), "img3.jpg: truncated JPEG");
+        // Subsets keep images and labels aligned.
+        let (head, tail) = streamed.hold_out(2);
+        assert_eq!((head.len(), tail.len(), tail.label(0)), (4, 2, ds.label(4)));
+        assert_eq!(*tail.image(1).unwrap(), ds.images[5]);
+        assert_eq!(head.truncated(2).len(), 2);
+    }
+
     #[test]
     fn tensors_have_the_batch_shapes() {
         let ds = Shapes::new(32, 3).dataset(4, Split::Train);
         let mut aug = Preset::SimClr.build(Resolution::Cifar);
         aug.views[0].masking = Some(Masking::random(8, 0.25));
-        let t = augment_batch(&aug, &ds, &[0, 1, 2, 3], 0, 0).to_tensors(&Device::flex());
+        let t = augment_batch(&aug, &ds, &[0, 1, 2, 3], 0, 0).unwrap().to_tensors(&Device::flex());
         assert_eq!(t.views[1].dims(), [4, 3, 32, 32]);
         assert_eq!(t.masks[0].as_ref().unwrap().dims(), [4, 16]);
         assert!(t.masks[1].is_none());

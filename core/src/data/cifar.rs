@@ -91,7 +91,7 @@ pub fn parse(bytes: &[u8], kind: CifarKind, file: &str) -> Result<Dataset, DataE
         CifarKind::Cifar10 => CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect(),
         _ => (0..kind.num_classes()).map(|c| format!("class_{c}")).collect(),
     };
-    Ok(Dataset { format: kind.format().into(), images, labels: Some(labels), classes, skipped: vec![] })
+    Ok(Dataset { format: kind.format().into(), images, labels: Some(labels), classes, skipped: vec![], on_demand: None })
 }
 
 /// Class names from a `batches.meta.txt`-style file (one name per line, blank lines ignored).

@@ -5,7 +5,9 @@
 //! [`Dataset::skipped`], or is an error in strict mode. This module assembles a dataset from
 //! `(class, file name, bytes)` entries; walking the folders is the native crate's job.
 
-use super::{DataError, Dataset, SkippedFile};
+use std::sync::Arc;
+
+use super::{DataError, Dataset, ImageReader, OnDemand, OnDemandEntry, SkippedFile};
 use crate::image::Image;
 
 pub const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "webp", "bmp"];
@@ -20,6 +22,8 @@ pub struct ImageFolderBuilder {
     strict: bool,
     dataset: Dataset,
     class_counts: Vec<usize>,
+    /// Images added by [`Self::add_on_demand`], decoded later by a reader.
+    on_demand: Vec<OnDemandEntry>,
 }
 
 impl ImageFolderBuilder {
@@ -27,7 +31,7 @@ impl ImageFolderBuilder {
     pub fn new(mut classes: Vec<String>, strict: bool) -> Self {
         classes.sort();
         let class_counts = vec![0; classes.len()];
-        Self { strict, class_counts, dataset: Dataset { format: "ImageFolder".into(), classes, labels: Some(vec![]), ..Default::default() } }
+        Self { strict, class_counts, on_demand: Vec::new(), dataset: Dataset { format: "ImageFolder".into(), classes, labels: Some(vec![]), ..Default::default() } }
     }
 
     /// Adds one file of class `class`. `path` names it in messages. Non-image names are ignored.
@@ -41,24 +45,50 @@ impl ImageFolderBuilder {
     /// Adds an image decoded elsewhere (e.g. on a thread pool), or the reason it could not be
     /// read or decoded.
     pub fn add_decoded(&mut self, class: &str, path: &str, image: Result<Image, String>) -> Result<(), DataError> {
+        if let Some(img) = self.accept(class, path, image)? {
+            self.dataset.images.push(img);
+        }
+        Ok(())
+    }
+
+    /// Adds an image to be decoded later, as file `file` of the reader given to
+    /// [`Self::finish_on_demand`]: its `(width, height)` from the file header, or why the header
+    /// could not be read.
+    pub fn add_on_demand(&mut self, class: &str, path: &str, file: usize, size: Result<(usize, usize), String>) -> Result<(), DataError> {
+        if let Some(size) = self.accept(class, path, size)? {
+            self.on_demand.push(OnDemandEntry { file, size });
+        }
+        Ok(())
+    }
+
+    /// Labels an image that was read, or records (strict: returns) why it was not.
+    fn accept<T>(&mut self, class: &str, path: &str, read: Result<T, String>) -> Result<Option<T>, DataError> {
         let label = self
             .dataset
             .classes
             .binary_search_by(|c| c.as_str().cmp(class))
             .map_err(|_| DataError::new(path, format!("class '{class}' is not one of the dataset's classes")))?;
-        match image {
-            Ok(img) => {
-                self.dataset.images.push(img);
+        match read {
+            Ok(value) => {
                 self.dataset.labels.as_mut().expect("ImageFolder is labelled").push(label as u32);
                 self.class_counts[label] += 1;
-                Ok(())
+                Ok(Some(value))
             }
             Err(e) if self.strict => Err(DataError::new(path, format!("cannot read image: {e}"))),
             Err(reason) => {
                 self.dataset.skipped.push(SkippedFile { path: path.into(), reason });
-                Ok(())
+                Ok(None)
             }
         }
+    }
+
+    /// Finishes a dataset built with [`Self::add_on_demand`]: `reader` decodes its images.
+    pub fn finish_on_demand(mut self, root: &str, reader: Arc<dyn ImageReader>) -> Result<Dataset, DataError> {
+        let entries = std::mem::take(&mut self.on_demand);
+        let mut dataset = self.finish(root)?;
+        dataset.format = "ImageFolder (streamed from disk)".into();
+        dataset.on_demand = Some(OnDemand { reader, entries });
+        Ok(dataset)
     }
 
     /// Finishes the dataset; every class folder must hold at least one image. `root` names the
@@ -115,6 +145,28 @@ mod tests {
         let mut strict = ImageFolderBuilder::new(vec!["a".into()], true);
         let err = strict.add("a", "a/fake.jpg", b"just text").unwrap_err();
         assert_eq!(err.file, "a/fake.jpg");
+    }
+
+    #[test]
+    fn on_demand_images_keep_labels_sizes_and_skipped_files() {
+        #[derive(Debug)]
+        struct Unreadable;
+        impl ImageReader for Unreadable {
+            fn read(&self, index: usize) -> Result<Image, DataError> {
+                Err(DataError::new(format!("file{index}"), "gone"))
+            }
+        }
+        let mut b = ImageFolderBuilder::new(vec!["b".into(), "a".into()], false);
+        b.add_on_demand("b", "b/1.jpg", 0, Ok((5, 4))).unwrap();
+        b.add_on_demand("a", "a/1.jpg", 1, Err("not an image".into())).unwrap();
+        b.add_on_demand("a", "a/2.jpg", 2, Ok((3, 3))).unwrap();
+        let ds = b.finish_on_demand("root", Arc::new(Unreadable)).unwrap();
+        assert_eq!((ds.len(), ds.images.len(), ds.labels.clone()), (2, 0, Some(vec![1, 0])));
+        assert_eq!((ds.image_size(0), ds.image_size(1)), ((5, 4), (3, 3)));
+        assert_eq!(ds.skipped[0].path, "a/1.jpg");
+        assert_eq!(ds.image(1).unwrap_err().file, "file2", "entry 1 is the reader's file 2");
+        let mut strict = ImageFolderBuilder::new(vec!["a".into()], true);
+        assert_eq!(strict.add_on_demand("a", "a/1.jpg", 0, Err("not an image".into())).unwrap_err().file, "a/1.jpg");
     }
 
     #[test]

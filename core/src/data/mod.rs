@@ -10,6 +10,9 @@ pub mod image_folder;
 pub mod shapes;
 pub mod stl10;
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use crate::image::Image;
 
 /// An error in a dataset file, for the user: which file, and what is wrong with it.
@@ -52,12 +55,38 @@ pub struct SkippedFile {
     pub reason: String,
 }
 
-/// Images in memory with optional labels.
+/// Decodes one image at a time, for datasets too large to hold decoded in memory. Core never
+/// touches files: the native crate's reader opens them.
+pub trait ImageReader: Send + Sync + std::fmt::Debug {
+    /// Decodes image `index` of the reader's own list (an [`OnDemand`] entry's `file`).
+    fn read(&self, index: usize) -> Result<Image, DataError>;
+}
+
+/// Images decoded when a batch needs them rather than at load time.
+#[derive(Debug, Clone)]
+pub struct OnDemand {
+    pub reader: Arc<dyn ImageReader>,
+    /// One entry per dataset image, in dataset order.
+    pub entries: Vec<OnDemandEntry>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OnDemandEntry {
+    /// Index in the reader's list.
+    pub file: usize,
+    /// `(width, height)`, read from the file's header.
+    pub size: (usize, usize),
+}
+
+/// Images with optional labels, decoded in memory (`images`) or read on demand (`on_demand`).
 #[derive(Debug, Clone, Default)]
 pub struct Dataset {
     /// Format, e.g. `CIFAR-10 binary`.
     pub format: String,
+    /// The decoded images; empty when `on_demand` is set.
     pub images: Vec<Image>,
+    /// Set for datasets streamed from disk: images are decoded per batch.
+    pub on_demand: Option<OnDemand>,
     /// One label per image, indexing `classes`; `None` for unlabeled data.
     pub labels: Option<Vec<u32>>,
     pub classes: Vec<String>,
@@ -67,11 +96,31 @@ pub struct Dataset {
 
 impl Dataset {
     pub fn len(&self) -> usize {
-        self.images.len()
+        match &self.on_demand {
+            Some(d) => d.entries.len(),
+            None => self.images.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.images.is_empty()
+        self.len() == 0
+    }
+
+    /// Image `index`: borrowed from memory, or decoded now for an on-demand dataset (which is
+    /// where a file that became unreadable after loading shows up as an error).
+    pub fn image(&self, index: usize) -> Result<Cow<'_, Image>, DataError> {
+        match &self.on_demand {
+            Some(d) => d.reader.read(d.entries[index].file).map(Cow::Owned),
+            None => Ok(Cow::Borrowed(&self.images[index])),
+        }
+    }
+
+    /// `(width, height)` of image `index`, without decoding it.
+    pub fn image_size(&self, index: usize) -> (usize, usize) {
+        match &self.on_demand {
+            Some(d) => d.entries[index].size,
+            None => (self.images[index].width, self.images[index].height),
+        }
     }
 
     pub fn label(&self, index: usize) -> Option<u32> {
@@ -90,8 +139,8 @@ impl Dataset {
     /// Distinct image sizes `(width, height)` with their counts, most frequent first.
     pub fn image_sizes(&self) -> Vec<((usize, usize), usize)> {
         let mut sizes = std::collections::BTreeMap::new();
-        for img in &self.images {
-            *sizes.entry((img.width, img.height)).or_insert(0) += 1;
+        for index in 0..self.len() {
+            *sizes.entry(self.image_size(index)).or_insert(0) += 1;
         }
         let mut sizes: Vec<_> = sizes.into_iter().collect();
         sizes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -104,7 +153,8 @@ impl Dataset {
         let at = self.len().saturating_sub(n);
         let held = Dataset {
             format: self.format.clone(),
-            images: self.images.split_off(at),
+            images: if self.on_demand.is_some() { Vec::new() } else { self.images.split_off(at) },
+            on_demand: self.on_demand.as_mut().map(|d| OnDemand { reader: d.reader.clone(), entries: d.entries.split_off(at) }),
             labels: self.labels.as_mut().map(|l| l.split_off(at)),
             classes: self.classes.clone(),
             skipped: Vec::new(),
@@ -115,6 +165,9 @@ impl Dataset {
     /// The first `n` images (with their labels): a quick subset for smoke runs.
     pub fn truncated(mut self, n: usize) -> Self {
         self.images.truncate(n);
+        if let Some(d) = &mut self.on_demand {
+            d.entries.truncate(n);
+        }
         if let Some(l) = &mut self.labels {
             l.truncate(n);
         }
@@ -122,8 +175,10 @@ impl Dataset {
     }
 }
 
-/// Appends `other` to `into` (e.g. CIFAR-10's five training batches). Classes must agree.
+/// Appends `other` to `into` (e.g. CIFAR-10's five training batches). Classes must agree; both
+/// are in memory.
 pub fn concat(into: &mut Dataset, other: Dataset) {
+    assert!(into.on_demand.is_none() && other.on_demand.is_none(), "concat joins in-memory datasets");
     into.images.extend(other.images);
     match (&mut into.labels, other.labels) {
         (Some(a), Some(b)) => a.extend(b),
@@ -139,7 +194,7 @@ mod tests {
     #[test]
     fn hold_out_keeps_images_and_labels_aligned() {
         let images: Vec<Image> = (0..5).map(|i| Image::filled(1, 1, [i, 0, 0])).collect();
-        let ds = Dataset { format: "t".into(), images, labels: Some(vec![0, 1, 2, 3, 4]), classes: vec!["c".into(); 5], skipped: vec![] };
+        let ds = Dataset { format: "t".into(), images, labels: Some(vec![0, 1, 2, 3, 4]), classes: vec!["c".into(); 5], ..Default::default() };
         let (train, test) = ds.hold_out(2);
         assert_eq!((train.len(), test.labels.as_deref()), (3, Some(&[3u32, 4][..])));
         assert_eq!(test.images[0].pixels[0], 3);
@@ -153,7 +208,7 @@ mod tests {
             images: vec![Image::filled(2, 2, [0; 3]), Image::filled(3, 2, [0; 3]), Image::filled(2, 2, [0; 3])],
             labels: Some(vec![1, 0, 1]),
             classes: vec!["a".into(), "b".into()],
-            skipped: vec![],
+            ..Default::default()
         };
         assert_eq!(ds.class_histogram(), vec![1, 2]);
         assert_eq!(ds.image_sizes(), vec![((2, 2), 2), ((3, 2), 1)]);

@@ -141,6 +141,7 @@ impl Shapes {
             labels: (split != Split::Unlabeled).then(|| indices.map(|i| self.label(i)).collect()),
             classes: self.class_names(),
             skipped: vec![],
+            on_demand: None,
         }
     }
 }

@@ -42,6 +42,7 @@ pub fn parse(images: &[u8], images_file: &str, labels: Option<(&[u8], &str)>) ->
         labels,
         classes: STL10_CLASSES.iter().map(|s| s.to_string()).collect(),
         skipped: vec![],
+        on_demand: None,
     })
 }
 

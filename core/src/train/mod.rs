@@ -7,6 +7,7 @@ pub mod schedule;
 pub use optim::OptimizerConfig;
 pub use schedule::Schedule;
 
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
@@ -24,6 +25,9 @@ pub struct StepStats {
     /// Mean per-dimension std of the L2-normalised embedding: about `1/√D` when healthy,
     /// 0 when collapsed (SimSiam's monitor).
     pub embedding_std: f32,
+    /// L2 norm of all trainable parameters' gradients together, before the optimiser step.
+    /// NaN or infinite when backpropagation blew up, even if the loss itself is finite.
+    pub grad_norm: f32,
 }
 
 /// A model and its optimiser.
@@ -77,10 +81,11 @@ impl Trainer {
         let progress = self.progress();
         let out = model.step(views, &progress);
         // Every logged number in one tensor, so that reading them is one transfer.
-        let mut logged = vec![out.loss.clone().detach()];
-        logged.extend(out.terms.iter().map(|(_, t)| t.clone().detach()));
-        logged.push(normalized_std(out.embedding.detach()));
+        let mut logged = vec![out.loss.clone().detach().inner()];
+        logged.extend(out.terms.iter().map(|(_, t)| t.clone().detach().inner()));
+        logged.push(normalized_std(out.embedding.detach()).inner());
         let grads = GradientsParams::from_grads(out.loss.backward(), &model);
+        logged.push(gradient_norm(&model, &grads));
         let lr = self.schedule.lr(self.step);
         self.model = Some(self.optimizer.step(lr, model, grads).after_step(&progress));
         let pending = PendingStats { step: self.step, lr, term_names: out.terms.iter().map(|(name, _)| *name).collect(), values: Tensor::cat(logged, 0) };
@@ -116,7 +121,74 @@ impl PendingStats {
             lr: self.lr,
             loss: values[0],
             terms: self.term_names.iter().zip(&values[1..]).map(|(name, v)| (*name, *v)).collect(),
-            embedding_std: *values.last().expect("std is logged"),
+            embedding_std: values[values.len() - 2],
+            grad_norm: values[values.len() - 1],
         }
+    }
+}
+
+/// `‖g‖₂` over the gradients of every parameter of `module` that has one, `[1]`, on the
+/// gradients' (non-autodiff) device.
+pub fn gradient_norm<M: Module>(module: &M, grads: &GradientsParams) -> Tensor<1> {
+    struct SquaredSum<'a> {
+        grads: &'a GradientsParams,
+        total: Option<Tensor<1>>,
+    }
+    impl ModuleVisitor for SquaredSum<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(grad) = self.grads.get::<D>(param.id) {
+                let squares = grad.square().sum();
+                self.total = Some(match self.total.take() {
+                    Some(total) => total + squares,
+                    None => squares,
+                });
+            }
+        }
+    }
+    let mut visitor = SquaredSum { grads, total: None };
+    module.visit(&mut visitor);
+    visitor.total.expect("the model has trainable parameters").sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::module::Param;
+    use burn::tensor::{Device, Tensor, TensorData};
+
+    use super::*;
+
+    #[derive(burn::module::Module, Debug)]
+    struct Pair {
+        a: Param<Tensor<1>>,
+        b: Param<Tensor<2>>,
+    }
+
+    fn pair(device: &Device) -> Pair {
+        Pair {
+            a: Param::from_tensor(Tensor::from_data(TensorData::new(vec![1.0f32, -2.0], [2]), device)),
+            b: Param::from_tensor(Tensor::from_data(TensorData::new(vec![0.5f32, 3.0], [1, 2]), device)),
+        }
+    }
+
+    #[test]
+    fn gradient_norm_is_the_l2_norm_of_all_gradients() {
+        let device = Device::flex().autodiff();
+        let m = pair(&device);
+        // loss = 3·Σa + Σb² → ∂a = [3, 3], ∂b = 2b = [1, 6]; ‖g‖ = √(9 + 9 + 1 + 36) = √55.
+        let loss = m.a.val().sum() * 3.0 + m.b.val().square().sum();
+        let grads = GradientsParams::from_grads(loss.backward(), &m);
+        let norm: f32 = gradient_norm(&m, &grads).into_scalar();
+        assert!((norm - 55f32.sqrt()).abs() < 1e-5, "{norm}");
+    }
+
+    #[test]
+    fn a_finite_loss_can_have_a_non_finite_gradient() {
+        let device = Device::flex().autodiff();
+        let m = pair(&device);
+        // √(0·a) is 0, but its derivative at 0 is infinite: 0 · ∞ = NaN.
+        let loss = (m.a.val() * 0.0).sqrt().sum() + m.b.val().sum();
+        assert!(loss.clone().into_scalar::<f32>().is_finite());
+        let grads = GradientsParams::from_grads(loss.backward(), &m);
+        assert!(!gradient_norm(&m, &grads).into_scalar::<f32>().is_finite());
     }
 }

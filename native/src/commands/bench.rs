@@ -53,12 +53,12 @@ pub fn augment(args: AugmentArgs) -> Result<()> {
         for &threads in &thread_counts {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
             let (images, elapsed) = pool.install(|| {
-                augment_parallel(&augment, &dataset, &indices, 0, 0); // warm-up
+                augment_parallel(&augment, &dataset, &indices, 0, 0).expect("shapes are in memory"); // warm-up
                 let start = Instant::now();
                 let mut images = 0;
                 let mut epoch = 1;
                 while start.elapsed() < Duration::from_secs_f64(args.seconds) {
-                    std::hint::black_box(augment_parallel(&augment, &dataset, &indices, 0, epoch));
+                    std::hint::black_box(augment_parallel(&augment, &dataset, &indices, 0, epoch).expect("shapes are in memory"));
                     images += args.batch;
                     epoch += 1;
                 }
@@ -94,6 +94,9 @@ pub struct LoaderArgs {
     /// Batches prepared ahead of the consumer.
     #[arg(long, default_value_t = 2)]
     prefetch: usize,
+    /// ImageFolder: `never` decodes every image first, `always` per batch (streaming from disk).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
+    stream: String,
 }
 
 /// Runs one epoch of the native loader (shuffle, parallel augmentation, prefetch) and uploads
@@ -101,14 +104,23 @@ pub struct LoaderArgs {
 pub fn loader(args: LoaderArgs) -> Result<()> {
     use std::sync::Arc;
 
+    use jem_core::recipe::StreamMode;
+
     use crate::datasets::{OpenOptions, Source};
     use crate::loader::{EpochLoader, LoaderConfig};
 
-    let options = OpenOptions::default();
+    let stream = match args.stream.as_str() {
+        "always" => StreamMode::Always,
+        "never" => StreamMode::Never,
+        _ => StreamMode::Auto,
+    };
+    let options = OpenOptions { stream, ..Default::default() };
+    let open_start = Instant::now();
     let dataset = Arc::new(Source::detect(&args.data, options)?.open(Split::Train, options)?);
+    println!("opened {} ({}) in {:.2} s", args.data, dataset.format, open_start.elapsed().as_secs_f64());
     anyhow::ensure!(!dataset.is_empty(), "{}: the train split is empty", args.data);
-    let first = &dataset.images[0];
-    let resolution = Resolution::resolve(&args.variant, first.width, first.height).map_err(anyhow::Error::msg)?;
+    let (width, height) = dataset.image_size(0);
+    let resolution = Resolution::resolve(&args.variant, width, height).map_err(anyhow::Error::msg)?;
     let augment = Arc::new(Preset::from_name(&args.preset).map_err(anyhow::Error::msg)?.build(resolution));
     let config = LoaderConfig { batch_size: args.batch, shuffle: true, drop_last: true, seed: 0, prefetch: args.prefetch };
     let device = burn::tensor::Device::flex();
@@ -117,7 +129,7 @@ pub fn loader(args: LoaderArgs) -> Result<()> {
     let loader = EpochLoader::new(dataset.clone(), augment.clone(), config, 0);
     let batches = loader.len();
     for batch in loader {
-        let tensors = batch.to_tensors(&device);
+        let tensors = batch?.to_tensors(&device);
         images += tensors.views[0].dims()[0];
     }
     let elapsed = start.elapsed().as_secs_f64();

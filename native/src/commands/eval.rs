@@ -78,8 +78,8 @@ impl Frozen {
     }
 
     /// Features of every image of `dataset`, `[N, D]`, in dataset order.
-    pub fn features(&self, dataset: &Dataset) -> Tensor<2> {
-        extract_features(&self.backbone, dataset, &self.transform, 256, &self.device)
+    pub fn features(&self, dataset: &Dataset) -> Result<Tensor<2>> {
+        Ok(extract_features(&self.backbone, dataset, &self.transform, 256, &self.device)?)
     }
 }
 
@@ -96,7 +96,7 @@ pub fn run(protocol: Protocol, args: Args) -> Result<()> {
                 anyhow::bail!("the linear probe needs labels in both splits");
             };
             let config = LinearProbeConfig { epochs: args.epochs, lr: args.lr, ..Default::default() };
-            let (train_features, test_features) = (frozen.features(&frozen.train), frozen.features(&frozen.test));
+            let (train_features, test_features) = (frozen.features(&frozen.train)?, frozen.features(&frozen.test)?);
             let acc = linear_probe(train_features, train_labels, test_features, test_labels, frozen.train.classes.len(), config, &frozen.device.clone().autodiff());
             println!("linear probe ({} epochs on frozen features): top-1 {:.2}%, top-5 {:.2}%", args.epochs, acc.top1, acc.top5);
         }

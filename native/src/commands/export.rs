@@ -31,7 +31,7 @@ pub fn features(args: FeaturesArgs) -> Result<()> {
 }
 
 fn write_split(frozen: &Frozen, name: &str, dataset: &Dataset, out: &std::path::Path) -> Result<()> {
-    let features = frozen.features(dataset);
+    let features = frozen.features(dataset)?;
     let [rows, cols] = features.dims();
     let values: Vec<f32> = features.into_data().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("reading features: {e:?}"))?;
     let path = out.join(format!("{name}_features.npy"));

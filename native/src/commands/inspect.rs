@@ -31,7 +31,7 @@ pub fn parse_split(name: &str) -> Result<Split> {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let options = OpenOptions { strict: args.strict, coarse_labels: args.coarse, shapes_count: 0 };
+    let options = OpenOptions { strict: args.strict, coarse_labels: args.coarse, ..Default::default() };
     let source = Source::detect(&args.path, options)?;
     let splits = match &args.split {
         Some(s) => vec![parse_split(s)?],

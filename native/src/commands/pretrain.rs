@@ -97,7 +97,7 @@ pub fn resolve_source(name: &str, options: OpenOptions) -> Result<Source> {
 
 /// Train and test splits of the recipe's dataset (test may be absent).
 pub fn open_datasets(recipe: &Recipe, limit: Option<usize>) -> Result<(Dataset, Option<Dataset>)> {
-    let options = OpenOptions { shapes_count: recipe.data.shapes_count, ..Default::default() };
+    let options = OpenOptions { shapes_count: recipe.data.shapes_count, stream: recipe.data.stream, ..Default::default() };
     let source = resolve_source(&recipe.data.dataset, options)?;
     let mut train = source.open(Split::Train, options)?;
     if let Some(n) = limit {
@@ -110,16 +110,14 @@ pub fn open_datasets(recipe: &Recipe, limit: Option<usize>) -> Result<(Dataset, 
 
 /// The recipe's training views for the images of `train`.
 pub fn training_views(recipe: &Recipe, train: &Dataset) -> Result<MultiViewAugment> {
-    let first = &train.images[0];
-    let augment = recipe.data.augment.build(first.width, first.height).map_err(anyhow::Error::msg)?;
+    let (width, height) = train.image_size(0);
+    let augment = recipe.data.augment.build(width, height).map_err(anyhow::Error::msg)?;
     // Crops are resized up, but views larger than the images themselves only blur them (and
     // cost time): most likely the ImageNet variant on small images.
-    let (view, side) = (augment.views[0].size, first.width.min(first.height));
+    let (view, side) = (augment.views[0].size, width.min(height));
     anyhow::ensure!(
         view <= side,
-        "augment: views of {view} px are larger than the images ({}×{}); set data.augment.variant = \"cifar\" or data.augment.size ≤ {side}",
-        first.width,
-        first.height
+        "augment: views of {view} px are larger than the images ({width}×{height}); set data.augment.variant = \"cifar\" or data.augment.size ≤ {side}"
     );
     Ok(augment)
 }
@@ -130,8 +128,8 @@ pub fn knn_top1(backbone: &Backbone, train: &Dataset, test: &Dataset, transform:
         anyhow::bail!("kNN needs labels in both splits");
     };
     let backbone = backbone.valid();
-    let bank = extract_features(&backbone, train, transform, 256, device);
-    let queries = extract_features(&backbone, test, transform, 256, device);
+    let bank = extract_features(&backbone, train, transform, 256, device)?;
+    let queries = extract_features(&backbone, test, transform, 256, device)?;
     Ok(knn_accuracy(bank, train_labels, queries, test_labels, train.classes.len(), config).top1)
 }
 
@@ -197,10 +195,13 @@ fn diverged(stats: &jem_core::train::StepStats, last_checkpoint: Option<&Path>) 
         Some(dir) => format!("the last good checkpoint, {}, is kept (resume with --resume)", dir.display()),
         None => "no checkpoint was written yet".to_string(),
     };
+    let what = if stats.loss.is_finite() {
+        format!("the gradient norm became {} at step {} (the loss was still {})", stats.grad_norm, stats.step, stats.loss)
+    } else {
+        format!("the loss became {} at step {}{term}", stats.loss, stats.step)
+    };
     anyhow::anyhow!(
-        "training diverged: the loss became {} at step {}{term} with learning rate {:.3e}; {kept}. Try a lower learning rate (--lr), a warm-up (train.warmup_epochs) or a smaller batch",
-        stats.loss,
-        stats.step,
+        "training diverged: {what} with learning rate {:.3e}; {kept}. Try a lower learning rate (--lr), a warm-up (train.warmup_epochs) or a smaller batch",
         stats.lr
     )
 }
@@ -288,16 +289,28 @@ pub fn run(args: Args) -> Result<()> {
         let first = if epoch == start_epoch { first_batch } else { 0 };
         bar.set_position(first as u64);
         for (batch_index, batch) in (first..).zip(EpochLoader::starting_at(train.clone(), augment.clone(), loader_config, epoch as u64, first)) {
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(error) => {
+                    // A streamed image that became unreadable: keep the position, so that
+                    // replacing the file and resuming continues exactly here.
+                    bar.finish_and_clear();
+                    run_dir.flush()?;
+                    let progress = Progress { epoch, step: trainer.step, batch: batch_index };
+                    let kept = run_dir.checkpoint(trainer.model(), trainer.optimizer(), progress, recipe.train.keep_checkpoints)?;
+                    anyhow::bail!("{error}\ntraining stopped at step {}; checkpoint {} written (continue with --resume)", trainer.step, kept.display());
+                }
+            };
             let views = batch.to_tensors(&train_device).views;
             let stats = trainer.step(&views);
             images += batch.len();
             let rate = images as f64 / epoch_start.elapsed().as_secs_f64();
-            let mut record = json!({"step": stats.step, "epoch": epoch, "loss": stats.loss, "lr": stats.lr, "embedding_std": stats.embedding_std, "images_per_s": rate});
+            let mut record = json!({"step": stats.step, "epoch": epoch, "loss": stats.loss, "lr": stats.lr, "embedding_std": stats.embedding_std, "grad_norm": stats.grad_norm, "images_per_s": rate});
             for (name, value) in &stats.terms {
                 record[*name] = json!(value);
             }
             run_dir.log(record)?;
-            if !stats.loss.is_finite() {
+            if !stats.loss.is_finite() || !stats.grad_norm.is_finite() {
                 run_dir.flush()?;
                 return Err(diverged(&stats, last_checkpoint.as_deref()));
             }
@@ -323,7 +336,7 @@ pub fn run(args: Args) -> Result<()> {
             "images_per_s": images as f64 / epoch_start.elapsed().as_secs_f64()});
         if let Some(test) = &test {
             let sample = test.clone().truncated(256);
-            let features = extract_features(&trainer.model().backbone().valid(), &sample, &transform, 256, &device);
+            let features = extract_features(&trainer.model().backbone().valid(), &sample, &transform, 256, &device)?;
             let [rows, cols] = features.dims();
             let values: Vec<f32> = features.into_data().try_to_vec().expect("f32 features");
             record["effective_rank"] = json!(effective_rank(&values, rows, cols));
