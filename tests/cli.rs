@@ -286,6 +286,9 @@ fn pretrain_writes_a_complete_run_folder_and_eval_reads_it() {
     let o = jem(&["eval", "linear", "--checkpoint", run.to_str().unwrap(), "--epochs", "2"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("top-5"), "{}", stdout(&o));
+    let o = jem(&["eval", "finetune", "--checkpoint", run.to_str().unwrap(), "--epochs", "2", "--batch-size", "32"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("fine-tuned (2 epochs): top-1") && stdout(&o).contains("training loss per epoch"), "{}", stdout(&o));
 
     let features = dir.path().join("features");
     let o = jem(&["export", "features", "--checkpoint", run.to_str().unwrap(), "--out", features.to_str().unwrap()]);

@@ -29,7 +29,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::augment::{Masking, MultiViewAugment, Preset, Resolution, ViewTransform};
+use crate::augment::{MaskKind, Masking, MultiViewAugment, Preset, Resolution, ViewTransform};
 use crate::method::MethodConfig;
 use crate::model::BackboneConfig;
 use crate::train::{OptimizerConfig, Schedule};
@@ -135,6 +135,8 @@ pub struct AugmentConfig {
     pub solarize_p: Option<f32>,
     /// View size in pixels (local crops scale along).
     pub size: Option<usize>,
+    /// Number of global views, replacing the preset's 2 (masked prediction takes 1).
+    pub global_views: Option<usize>,
     /// Number of local crops (SwAV/DINO multi-crop), replacing the preset's.
     pub local_crops: Option<usize>,
     /// Side of the local crops in pixels (default: the preset's, or 3/7 of the global size).
@@ -145,6 +147,9 @@ pub struct AugmentConfig {
     pub mask_ratio: Option<f32>,
     /// Patch side in pixels for masking (default: 4 for views up to 64 px, else 16).
     pub mask_patch: Option<usize>,
+    /// `block` (BEiT, Data2Vec; the default) or `random` (MAE: exactly `mask_ratio` of the
+    /// patches of every image).
+    pub mask_kind: Option<MaskKind>,
 }
 
 fn auto() -> String {
@@ -176,6 +181,12 @@ impl AugmentConfig {
             }
         };
         let mut globals = globals;
+        if let Some(n) = self.global_views {
+            if n == 0 {
+                return Err("augment.global_views must be at least 1".into());
+            }
+            globals = (0..n).map(|i| globals[i % globals.len()].clone()).collect();
+        }
         for v in &mut locals {
             if let Some(size) = self.local_size {
                 if size == 0 || size > global_size {
@@ -199,7 +210,10 @@ impl AugmentConfig {
                 if patch == 0 || patch > global_size {
                     return Err(format!("augment.mask_patch {patch} must be between 1 and the view size {global_size}"));
                 }
-                v.masking = (ratio > 0.0).then(|| Masking::block(patch, ratio));
+                v.masking = (ratio > 0.0).then(|| match self.mask_kind.unwrap_or(MaskKind::Block) {
+                    MaskKind::Block => Masking::block(patch, ratio),
+                    MaskKind::Random => Masking::random(patch, ratio),
+                });
             }
         }
         let mut views = globals;
@@ -259,6 +273,25 @@ impl Recipe {
         toml::to_string_pretty(self).expect("a recipe serialises")
     }
 
+    /// Checks that need the built views: a masked-prediction method's first view is masked, in
+    /// patches of the ViT's patch size.
+    pub fn check_views(&self, augment: &MultiViewAugment) -> Result<(), String> {
+        if !self.method.needs_masks() {
+            return Ok(());
+        }
+        match augment.views[0].masking {
+            None => Err(format!("{} predicts masked patches: set data.augment.mask_ratio (e.g. 0.6)", self.method.name())),
+            Some(m) if m.patch_size != self.backbone.patch_size => Err(format!(
+                "data.augment.mask_patch is {} but backbone.patch_size is {}: masks must cover whole ViT patches; set mask_patch = {}",
+                m.patch_size, self.backbone.patch_size, self.backbone.patch_size
+            )),
+            Some(m) if m.kind != MaskKind::Random && matches!(self.method, MethodConfig::Mae(_)) => {
+                Err("mae drops the masked patches and needs as many in every image: set data.augment.mask_kind = \"random\"".into())
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
     /// Checks that do not need the data.
     pub fn validate(&self) -> Result<(), String> {
         let t = &self.train;
@@ -311,6 +344,16 @@ mod tests {
             include_str!("../../recipes/cifar10/swav.toml"),
             include_str!("../../recipes/cifar10/dino.toml"),
             include_str!("../../recipes/cifar10/nnclr.toml"),
+            include_str!("../../recipes/shapes/data2vec.toml"),
+            include_str!("../../recipes/cifar10/data2vec.toml"),
+            include_str!("../../recipes/shapes/mae.toml"),
+            include_str!("../../recipes/cifar10/mae.toml"),
+            include_str!("../../recipes/cifar10/dino_vit.toml"),
+            include_str!("../../recipes/cifar10/moco_v3_vit.toml"),
+            include_str!("../../recipes/shapes/rotnet.toml"),
+            include_str!("../../recipes/cifar10/rotnet.toml"),
+            include_str!("../../recipes/shapes/supervised.toml"),
+            include_str!("../../recipes/cifar10/supervised.toml"),
         ] {
             let recipe = Recipe::from_toml(text).unwrap();
             assert_eq!(Recipe::from_toml(&recipe.to_toml()).unwrap(), recipe);
@@ -359,6 +402,7 @@ mod tests {
         let a = augment("preset = 'dino'\nmask_ratio = 0.6").unwrap();
         assert_eq!(a.views[0].masking, Some(Masking::block(4, 0.6)));
         assert!(a.views[2].masking.is_none(), "local crops stay unmasked");
+        assert_eq!(augment("preset = 'simclr'\nmask_ratio = 0.75\nmask_kind = 'random'").unwrap().views[1].masking, Some(Masking::random(4, 0.75)));
         assert!(augment("preset = 'simclr'\nmask_ratio = 1.0").unwrap_err().contains("mask_ratio"));
         assert!(augment("preset = 'simclr'\nmask_ratio = 0.5\nmask_patch = 64").unwrap_err().contains("mask_patch"));
         assert!(augment("preset = 'simclr'\nlocal_crops = 1\nlocal_size = 40").unwrap_err().contains("local_size"));

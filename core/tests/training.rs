@@ -25,7 +25,7 @@ fn knn_top1(model: &Model, train: &Dataset, test: &Dataset) -> f64 {
 fn train(method: MethodConfig, optimizer: OptimizerConfig, lr: f64, epochs: u64, train: &Dataset) -> (Trainer, Vec<StepStats>) {
     let device = Device::flex().autodiff();
     device.seed(0);
-    let backbone = BackboneConfig { arch: "convnet".into(), width: 16, stem: Stem::Cifar };
+    let backbone = BackboneConfig { arch: "convnet".into(), width: 16, stem: Stem::Cifar, ..Default::default() };
     let model = method.init(&backbone, &device).unwrap();
     let augment = shapes_augment();
     let batch = 128;
@@ -34,7 +34,7 @@ fn train(method: MethodConfig, optimizer: OptimizerConfig, lr: f64, epochs: u64,
     let mut log = Vec::new();
     for epoch in 0..epochs {
         for indices in EpochPlan::new(train.len(), batch, true, true, 0, epoch).batches {
-            let views = augment_batch(&augment, train, &indices, 0, epoch).unwrap().to_tensors(&device).views;
+            let views = augment_batch(&augment, train, &indices, 0, epoch).unwrap().to_tensors(&device);
             log.push(trainer.step(&views));
         }
     }
@@ -66,7 +66,7 @@ fn simclr_learns_shapes_better_than_random_init() {
     let optimizer = OptimizerConfig::AdamW { weight_decay: 1e-4, beta1: 0.9, beta2: 0.999 };
     let device = Device::flex().autodiff();
     device.seed(0);
-    let random = method.init(&BackboneConfig { arch: "convnet".into(), width: 16, stem: Stem::Cifar }, &device).unwrap();
+    let random = method.init(&BackboneConfig { arch: "convnet".into(), width: 16, stem: Stem::Cifar, ..Default::default() }, &device).unwrap();
     let before = knn_top1(&random, &train_set, &test_set);
     let (trainer, log) = train(method, optimizer, 3e-3, 30, &train_set);
     let after = knn_top1(trainer.model(), &train_set, &test_set);
@@ -121,7 +121,7 @@ fn browser_simsiam(stop_gradient: bool, steps: usize) -> (Trainer, Vec<StepStats
             if log.len() == steps {
                 return (trainer, log);
             }
-            let views = augment_batch(&augment, &train_set, &indices, recipe.train.seed, epoch).unwrap().to_tensors(&device).views;
+            let views = augment_batch(&augment, &train_set, &indices, recipe.train.seed, epoch).unwrap().to_tensors(&device);
             log.push(trainer.step(&views));
         }
     }

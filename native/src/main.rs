@@ -54,6 +54,9 @@ enum EvalCommand {
     Knn(commands::eval::Args),
     /// Linear classifier trained on frozen features; top-1 and top-5 on the test split.
     Linear(commands::eval::Args),
+    /// The backbone unfrozen with a new linear classifier, trained with labels (AdamW, crops
+    /// and flips); top-1 and top-5 on the test split.
+    Finetune(commands::eval::FinetuneArgs),
 }
 
 #[derive(Subcommand)]
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
         Command::Pretrain(args) => commands::pretrain::run(args),
         Command::Eval(EvalCommand::Knn(args)) => commands::eval::run(commands::eval::Protocol::Knn, args),
         Command::Eval(EvalCommand::Linear(args)) => commands::eval::run(commands::eval::Protocol::Linear, args),
+        Command::Eval(EvalCommand::Finetune(args)) => commands::eval::finetune(args),
         Command::Export(ExportCommand::Features(args)) => commands::export::features(args),
         Command::Export(ExportCommand::Web(args)) => commands::export::web(args),
         Command::Augment(args) => commands::augment::run(args),

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use jem_core::augment::{MultiViewAugment, ViewTransform};
-use jem_core::data::batch::{EpochPlan, augment_batch};
+use jem_core::data::batch::{EpochPlan, TensorBatch, augment_batch};
 use jem_core::data::cifar::{self, CifarKind};
 use jem_core::data::shapes::Shapes;
 use jem_core::data::{Dataset, Split};
@@ -88,6 +88,7 @@ impl Session {
             return Err(format!("{} training images are fewer than one batch of {}", train.len(), recipe.train.batch_size));
         }
         let augment = recipe.data.augment.build(train.images[0].width, train.images[0].height)?;
+        recipe.check_views(&augment)?;
         let transform = augment.eval_transform();
         let train_device = device.clone().autodiff();
         train_device.seed(recipe.train.seed);
@@ -129,8 +130,8 @@ impl Session {
         future_to_promise(async move {
             let (pending, epoch) = {
                 let mut s = state.borrow_mut();
-                let views = s.next_views();
-                (s.trainer.step_deferred(&views), s.epoch)
+                let batch = s.next_batch();
+                (s.trainer.step_deferred(&batch), s.epoch)
             };
             let stats = pending.read_async().await.map_err(js_error)?;
             let terms: serde_json::Map<String, serde_json::Value> = stats.terms.iter().map(|(name, v)| (name.to_string(), json!(v))).collect();
@@ -201,8 +202,8 @@ impl Session {
 }
 
 impl State {
-    /// The views of the next batch, starting a new epoch when one is used up.
-    fn next_views(&mut self) -> Vec<Tensor<4>> {
+    /// The next batch on the training device, starting a new epoch when one is used up.
+    fn next_batch(&mut self) -> TensorBatch {
         if self.batches.is_empty() {
             if self.trainer.step > 0 {
                 self.epoch += 1;
@@ -213,7 +214,7 @@ impl State {
         let indices = self.batches.pop().expect("an epoch has at least one batch");
         augment_batch(&self.augment, &self.train, &indices, self.recipe.train.seed, self.epoch)
             .expect("browser datasets are decoded in memory")
-            .to_tensors(&self.device.clone().autodiff()).views
+            .to_tensors(&self.device.clone().autodiff())
     }
 
     /// Backbone features of `dataset` (evaluation mode, no augmentation), still on the device.

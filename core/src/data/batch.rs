@@ -44,6 +44,13 @@ pub struct TensorBatch {
     pub labels: Option<Vec<u32>>,
 }
 
+impl TensorBatch {
+    /// Views without masks or labels (benchmarks, tests).
+    pub fn from_views(views: Vec<Tensor<4>>) -> Self {
+        Self { masks: vec![None; views.len()], views, labels: None }
+    }
+}
+
 impl MultiViewBatch {
     /// A zeroed batch for `indices` of `dataset` with the views of `augment`.
     pub fn allocate(augment: &MultiViewAugment, dataset: &Dataset, indices: &[usize]) -> Self {

@@ -1,5 +1,7 @@
-//! Evaluation of a frozen encoder: features, weighted kNN, linear probe, collapse monitors, PCA.
+//! Evaluation of an encoder: features, weighted kNN, linear probe and fine-tuning, collapse
+//! monitors, PCA.
 
+pub mod finetune;
 pub mod knn;
 pub mod linear;
 pub mod monitor;

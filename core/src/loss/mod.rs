@@ -1,11 +1,14 @@
-//! Loss functionals of joint-embedding methods: pure functions of `[N, D]` embeddings.
+//! Loss functionals of joint-embedding methods: pure functions of `[N, D]` embeddings (and of
+//! `[N, T, D]` tokens for the masked-prediction ones).
 //!
 //! One file per loss, each with its paper, formula and shapes. Stop-gradients are the callers'
 //! (the methods') job, except where a loss produces targets by definition ([`sinkhorn`]).
 
 mod barlow_twins;
+mod data2vec;
 mod dino;
 mod info_nce;
+mod mae;
 mod negative_cosine;
 mod nt_xent;
 mod sinkhorn;
@@ -13,8 +16,10 @@ mod swav;
 mod vicreg;
 
 pub use barlow_twins::barlow_twins;
+pub use data2vec::{data2vec_targets, masked_regression};
 pub use dino::{DinoTemperature, dino_center, dino_loss};
 pub use info_nce::{info_nce, info_nce_in_batch, moco_logits};
+pub use mae::{mae_targets, patchify};
 pub use negative_cosine::negative_cosine;
 pub use nt_xent::nt_xent;
 pub use sinkhorn::sinkhorn;

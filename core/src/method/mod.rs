@@ -1,31 +1,40 @@
 //! Joint-embedding methods: backbone + heads + loss, one file each.
 //!
-//! A method takes the views of a batch and returns its loss with the named terms it is made of.
+//! A method takes the views of a batch (and their masks, for masked prediction) and returns its
+//! loss with the named terms it is made of.
 //! Stop-gradients sit exactly where each paper puts them. Methods with a target network or a
 //! queue update them after the optimiser step ([`Model::after_step`]).
 
 mod barlow_twins;
 mod byol;
+mod data2vec;
 mod dino;
+mod mae;
 mod moco_v2;
 mod moco_v3;
 pub mod momentum;
 mod nnclr;
 pub mod queue;
+mod rotnet;
 mod simclr;
 mod simsiam;
+mod supervised;
 mod swav;
 mod vicreg;
 
 pub use barlow_twins::{BarlowTwins, BarlowTwinsConfig};
 pub use byol::{Byol, ByolConfig};
+pub use data2vec::{Data2Vec, Data2VecConfig};
 pub use dino::{Dino, DinoConfig, DinoHead, DinoHeadConfig};
+pub use mae::{Mae, MaeConfig, MaeDecoder};
 pub use moco_v2::{MocoV2, MocoV2Config};
 pub use moco_v3::{MocoV3, MocoV3Config};
 pub use momentum::MomentumConfig;
 pub use nnclr::{Nnclr, NnclrConfig};
+pub use rotnet::{RotNet, RotNetConfig, rotate, rotations};
 pub use simclr::{SimClr, SimClrConfig};
 pub use simsiam::{SimSiam, SimSiamConfig};
+pub use supervised::{Supervised, SupervisedConfig};
 pub use swav::{Swav, SwavConfig};
 pub use vicreg::{Vicreg, VicregConfig};
 
@@ -33,6 +42,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::data::batch::TensorBatch;
 use crate::model::{Backbone, BackboneConfig};
 
 /// What a training step of a method produces.
@@ -114,10 +124,22 @@ pub enum MethodConfig {
     Dino(DinoConfig),
     #[serde(rename = "nnclr")]
     Nnclr(NnclrConfig),
+    #[serde(rename = "data2vec")]
+    Data2Vec(Data2VecConfig),
+    /// The generative baseline.
+    #[serde(rename = "mae")]
+    Mae(MaeConfig),
+    /// The pretext-task baseline.
+    #[serde(rename = "rotnet")]
+    RotNet(RotNetConfig),
+    /// Trained with labels: the reference for the others.
+    #[serde(rename = "supervised")]
+    Supervised(SupervisedConfig),
 }
 
 /// Every method's name, for messages.
-pub const METHOD_NAMES: [&str; 10] = ["simclr", "simsiam", "vicreg", "barlow_twins", "moco_v2", "moco_v3", "byol", "swav", "dino", "nnclr"];
+pub const METHOD_NAMES: [&str; 14] =
+    ["simclr", "simsiam", "vicreg", "barlow_twins", "moco_v2", "moco_v3", "byol", "swav", "dino", "nnclr", "data2vec", "mae", "rotnet", "supervised"];
 
 impl MethodConfig {
     pub fn name(&self) -> &'static str {
@@ -132,7 +154,24 @@ impl MethodConfig {
             MethodConfig::Swav(_) => "swav",
             MethodConfig::Dino(_) => "dino",
             MethodConfig::Nnclr(_) => "nnclr",
+            MethodConfig::Data2Vec(_) => "data2vec",
+            MethodConfig::Mae(_) => "mae",
+            MethodConfig::RotNet(_) => "rotnet",
+            MethodConfig::Supervised(_) => "supervised",
         }
+    }
+
+    /// The number of classes the method trains with, for methods that use labels.
+    pub fn label_classes(&self) -> Option<usize> {
+        match self {
+            MethodConfig::Supervised(c) => Some(c.classes),
+            _ => None,
+        }
+    }
+
+    /// Whether the method predicts masked patches, so its first view must be masked.
+    pub fn needs_masks(&self) -> bool {
+        matches!(self, MethodConfig::Data2Vec(_) | MethodConfig::Mae(_))
     }
 
     /// Checks that need the batch size: queues hold a whole number of batches.
@@ -209,6 +248,20 @@ impl MethodConfig {
                 at_least_one("support_size", c.support_size)?;
                 queue("support_size", c.support_size)
             }
+            MethodConfig::Data2Vec(c) => {
+                at_least_one("top_k", c.top_k)?;
+                if !(c.loss_beta >= 0.0 && c.loss_beta.is_finite()) {
+                    return Err(format!("method.loss_beta = {} must be 0 (L2) or positive (smooth-L1)", c.loss_beta));
+                }
+                c.momentum.validate()
+            }
+            MethodConfig::Mae(c) => {
+                at_least_one("decoder_width", c.decoder_width)?;
+                at_least_one("decoder_depth", c.decoder_depth)?;
+                at_least_one("decoder_heads", c.decoder_heads)
+            }
+            MethodConfig::RotNet(_) => Ok(()),
+            MethodConfig::Supervised(c) => at_least_one("classes", c.classes),
         }
     }
 
@@ -225,6 +278,10 @@ impl MethodConfig {
             "swav" => MethodConfig::Swav(SwavConfig::default()),
             "dino" => MethodConfig::Dino(DinoConfig::default()),
             "nnclr" => MethodConfig::Nnclr(NnclrConfig::default()),
+            "data2vec" => MethodConfig::Data2Vec(Data2VecConfig::default()),
+            "mae" => MethodConfig::Mae(MaeConfig::default()),
+            "rotnet" => MethodConfig::RotNet(RotNetConfig::default()),
+            "supervised" => MethodConfig::Supervised(SupervisedConfig::default()),
             other => return Err(format!("unknown method '{other}'; choose one of {}", METHOD_NAMES.join(", "))),
         })
     }
@@ -242,6 +299,10 @@ impl MethodConfig {
             MethodConfig::Swav(c) => Model::Swav(c.init(backbone, device)),
             MethodConfig::Dino(c) => Model::Dino(c.init(backbone, device)),
             MethodConfig::Nnclr(c) => Model::Nnclr(c.init(backbone, device)),
+            MethodConfig::Data2Vec(c) => Model::Data2Vec(c.init(backbone, device)?),
+            MethodConfig::Mae(c) => Model::Mae(c.init(backbone, device)?),
+            MethodConfig::RotNet(c) => Model::RotNet(c.init(backbone, device)),
+            MethodConfig::Supervised(c) => Model::Supervised(c.init(backbone, device)),
         })
     }
 }
@@ -259,24 +320,36 @@ pub enum Model {
     Swav(Swav),
     Dino(Dino),
     Nnclr(Nnclr),
+    Data2Vec(Data2Vec),
+    Mae(Mae),
+    RotNet(RotNet),
+    Supervised(Supervised),
 }
 
 impl Model {
-    /// Loss of a batch of views, `[N, 3, H, W]` each: two global views, then any local crops.
-    /// Queues and running centres are updated here, as BatchNorm updates its statistics.
-    pub fn step(&self, views: &[Tensor<4>], progress: &Progress) -> StepOutput {
-        assert!(views.len() >= 2, "joint-embedding methods compare at least two views");
+    /// Loss of a batch: views `[N, 3, H, W]` (two global views, then any local crops; one view
+    /// for masked prediction) with their masks. Queues and running centres are updated here, as
+    /// BatchNorm updates its statistics.
+    pub fn step(&self, batch: &TensorBatch, progress: &Progress) -> StepOutput {
+        let joint = || {
+            assert!(batch.views.len() >= 2, "joint-embedding methods compare at least two views");
+            &batch.views[..]
+        };
         match self {
-            Model::SimClr(m) => m.step(views),
-            Model::SimSiam(m) => m.step(views),
-            Model::Vicreg(m) => m.step(views),
-            Model::BarlowTwins(m) => m.step(views),
-            Model::MocoV2(m) => m.step(views),
-            Model::MocoV3(m) => m.step(views),
-            Model::Byol(m) => m.step(views),
-            Model::Swav(m) => m.step(views, progress),
-            Model::Dino(m) => m.step(views, progress),
-            Model::Nnclr(m) => m.step(views),
+            Model::SimClr(m) => m.step(joint()),
+            Model::SimSiam(m) => m.step(joint()),
+            Model::Vicreg(m) => m.step(joint()),
+            Model::BarlowTwins(m) => m.step(joint()),
+            Model::MocoV2(m) => m.step(joint()),
+            Model::MocoV3(m) => m.step(joint()),
+            Model::Byol(m) => m.step(joint()),
+            Model::Swav(m) => m.step(joint(), progress),
+            Model::Dino(m) => m.step(joint(), progress),
+            Model::Nnclr(m) => m.step(joint()),
+            Model::Data2Vec(m) => m.step(batch),
+            Model::Mae(m) => m.step(batch),
+            Model::RotNet(m) => m.step(&batch.views),
+            Model::Supervised(m) => m.step(batch),
         }
     }
 
@@ -289,6 +362,7 @@ impl Model {
             Model::Byol(m) => Model::Byol(m.after_step(progress)),
             Model::Swav(m) => Model::Swav(m.after_step()),
             Model::Dino(m) => Model::Dino(m.after_step(progress)),
+            Model::Data2Vec(m) => Model::Data2Vec(m.after_step(progress)),
             other => other,
         }
     }
@@ -305,6 +379,10 @@ impl Model {
             Model::Swav(m) => &m.backbone,
             Model::Dino(m) => &m.backbone,
             Model::Nnclr(m) => &m.backbone,
+            Model::Data2Vec(m) => &m.backbone,
+            Model::Mae(m) => &m.backbone,
+            Model::RotNet(m) => &m.backbone,
+            Model::Supervised(m) => &m.backbone,
         }
     }
 }

@@ -5,8 +5,9 @@
 //! Learning", CVPR 2020; Grill et al., "Bootstrap Your Own Latent", NeurIPS 2020.
 //!
 //! After every optimiser step, each trainable parameter of the target becomes
-//! `ξ ← m·ξ + (1 − m)·θ`. The momentum `m` is constant (MoCo v2) or rises from `base` to 1 on a
-//! cosine over training (BYOL, DINO, MoCo v3): `m_k = 1 − (1 − base)·(cos(πk/K) + 1)/2`.
+//! `ξ ← m·ξ + (1 − m)·θ`. The momentum `m` is constant (MoCo v2) or rises from `base` to `end`
+//! (1 unless set) on a cosine over training (BYOL, DINO, MoCo v3; Data2Vec to 0.9999):
+//! `m_k = end − (end − base)·(cos(πk/K) + 1)/2`.
 //!
 //! The target's parameters have their own ids and do not require gradients, so the optimiser
 //! never sees them; its BatchNorm layers keep their own running statistics (as in solo-learn,
@@ -24,18 +25,29 @@ use super::Progress;
 pub struct MomentumConfig {
     /// Momentum at the start of training.
     pub base: f64,
-    /// Rise from `base` to 1 on a cosine over training (BYOL); `false` keeps `base` (MoCo v2).
+    /// Rise from `base` to `end` on a cosine over training (BYOL); `false` keeps `base` (MoCo v2).
     #[serde(default)]
     pub cosine: bool,
+    /// Where the cosine ends.
+    #[serde(default = "one")]
+    pub end: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl MomentumConfig {
     pub fn constant(base: f64) -> Self {
-        Self { base, cosine: false }
+        Self { base, cosine: false, end: 1.0 }
     }
 
     pub fn cosine(base: f64) -> Self {
-        Self { base, cosine: true }
+        Self { base, cosine: true, end: 1.0 }
+    }
+
+    pub fn cosine_to(base: f64, end: f64) -> Self {
+        Self { base, cosine: true, end }
     }
 
     /// The momentum after step `progress.step`.
@@ -44,14 +56,16 @@ impl MomentumConfig {
             return self.base;
         }
         let k = progress.fraction();
-        1.0 - (1.0 - self.base) * ((std::f64::consts::PI * k).cos() + 1.0) / 2.0
+        self.end - (self.end - self.base) * ((std::f64::consts::PI * k).cos() + 1.0) / 2.0
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        match (0.0..=1.0).contains(&self.base) {
-            true => Ok(()),
-            false => Err(format!("method.momentum.base {} must be in [0, 1]", self.base)),
+        for (name, value) in [("base", self.base), ("end", self.end)] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(format!("method.momentum.{name} {value} must be in [0, 1]"));
+            }
         }
+        Ok(())
     }
 }
 
@@ -149,6 +163,8 @@ mod tests {
         // Half-way: 1 − 0.004·(cos(π/2) + 1)/2 = 0.998.
         assert!((cosine.at(&at(50, 100)) - 0.998).abs() < 1e-12);
         assert!((cosine.at(&at(100, 100)) - 1.0).abs() < 1e-12);
+        // Data2Vec's 0.999 → 0.9999: half-way 0.9999 − 0.0009·½.
+        assert!((MomentumConfig::cosine_to(0.999, 0.9999).at(&at(50, 100)) - 0.99945).abs() < 1e-12);
         assert!(MomentumConfig::constant(1.5).validate().is_err());
     }
 }

@@ -3,10 +3,12 @@
 mod convnet;
 mod mlp;
 mod resnet;
+mod vit;
 
 pub use convnet::ConvNet;
 pub use mlp::{LastNorm, Mlp, MlpConfig};
 pub use resnet::{ResNet, ResNetDepth, Stem};
+pub use vit::{TransformerBlock, Vit, VitConfig, VitPool, VitSize, VitTokens, layer_norm, resize_position_embeddings};
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -16,18 +18,70 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackboneConfig {
-    /// `resnet18`, `resnet34`, `resnet50` or `convnet` (a small 4-layer ConvNet for the browser).
+    /// `resnet18`, `resnet34`, `resnet50`, `convnet` (a small 4-layer ConvNet for the browser),
+    /// `vit_tiny`, `vit_small`, `vit_base`, or `vit` (sized by `width`, `depth`, `heads`).
     pub arch: String,
-    /// Channels of the first stage (64 in the papers; 16 is ResNet-18 at width ¼).
+    /// ResNet and ConvNet: channels of the first stage (64 in the papers; 16 is ResNet-18 at
+    /// width ¼). `vit`: the token width. The named ViTs take theirs from their size.
+    #[serde(default = "default_width")]
     pub width: usize,
+    /// `vit`: number of transformer blocks.
+    #[serde(default = "default_depth")]
+    pub depth: usize,
+    /// `vit`: attention heads (a divisor of `width`).
+    #[serde(default = "default_heads")]
+    pub heads: usize,
     /// ResNet stem: `cifar` (3×3 stride 1, no max-pool) for small images, `imagenet`
     /// (7×7 stride 2 + max-pool).
+    #[serde(default = "default_stem")]
     pub stem: Stem,
+    /// ViT: patch side in pixels (4 for 32×32 images, 16 for 224×224).
+    #[serde(default = "default_patch_size")]
+    pub patch_size: usize,
+    /// ViT: the image side its position embeddings are learned for (other sizes are resized to).
+    #[serde(default = "default_image_size")]
+    pub image_size: usize,
+    /// ViT: the feature is the class token (`cls`) or the mean patch token (`mean`).
+    #[serde(default)]
+    pub pool: VitPool,
+}
+
+fn default_width() -> usize {
+    64
+}
+
+fn default_depth() -> usize {
+    12
+}
+
+fn default_heads() -> usize {
+    4
+}
+
+fn default_stem() -> Stem {
+    Stem::Cifar
+}
+
+fn default_patch_size() -> usize {
+    16
+}
+
+fn default_image_size() -> usize {
+    224
 }
 
 impl Default for BackboneConfig {
     fn default() -> Self {
-        Self { arch: "resnet18".into(), width: 64, stem: Stem::Cifar }
+        Self {
+            arch: "resnet18".into(),
+            width: default_width(),
+            depth: default_depth(),
+            heads: default_heads(),
+            stem: default_stem(),
+            patch_size: default_patch_size(),
+            image_size: default_image_size(),
+            pool: VitPool::Cls,
+        }
     }
 }
 
@@ -41,7 +95,17 @@ impl BackboneConfig {
             "resnet34" => Backbone::ResNet(ResNet::new(ResNetDepth::R34, self.width, self.stem, device)),
             "resnet50" => Backbone::ResNet(ResNet::new(ResNetDepth::R50, self.width, self.stem, device)),
             "convnet" => Backbone::ConvNet(ConvNet::new(self.width, device)),
-            other => return Err(format!("unknown backbone '{other}'; choose resnet18, resnet34, resnet50 or convnet")),
+            "vit" | "vit_tiny" | "vit_small" | "vit_base" => {
+                let config = match self.arch.as_str() {
+                    "vit_tiny" => VitConfig::new(VitSize::Tiny, self.patch_size, self.image_size, self.pool),
+                    "vit_small" => VitConfig::new(VitSize::Small, self.patch_size, self.image_size, self.pool),
+                    "vit_base" => VitConfig::new(VitSize::Base, self.patch_size, self.image_size, self.pool),
+                    _ => VitConfig { width: self.width, depth: self.depth, heads: self.heads, patch: self.patch_size, image_size: self.image_size, pool: self.pool },
+                };
+                config.validate()?;
+                Backbone::Vit(config.init(device))
+            }
+            other => return Err(format!("unknown backbone '{other}'; choose resnet18, resnet34, resnet50, convnet, vit, vit_tiny, vit_small or vit_base")),
         })
     }
 }
@@ -51,6 +115,7 @@ impl BackboneConfig {
 pub enum Backbone {
     ResNet(ResNet),
     ConvNet(ConvNet),
+    Vit(Vit),
 }
 
 impl Backbone {
@@ -58,6 +123,15 @@ impl Backbone {
         match self {
             Backbone::ResNet(m) => m.forward(images),
             Backbone::ConvNet(m) => m.forward(images),
+            Backbone::Vit(m) => m.forward(images),
+        }
+    }
+
+    /// The ViT, for methods that work on its tokens.
+    pub fn as_vit(&self) -> Option<&Vit> {
+        match self {
+            Backbone::Vit(vit) => Some(vit),
+            _ => None,
         }
     }
 
@@ -65,6 +139,7 @@ impl Backbone {
         match self {
             Backbone::ResNet(m) => m.feature_dim,
             Backbone::ConvNet(m) => m.feature_dim,
+            Backbone::Vit(m) => m.feature_dim,
         }
     }
 }
@@ -78,11 +153,19 @@ mod tests {
         let device = Device::flex();
         let x = Tensor::<4>::ones([2, 3, 32, 32], &device);
         for (arch, width, dim) in [("resnet18", 8, 64), ("resnet50", 4, 128), ("convnet", 8, 64)] {
-            let b = BackboneConfig { arch: arch.into(), width, stem: Stem::Cifar }.init(&device).unwrap();
+            let b = BackboneConfig { arch: arch.into(), width, ..Default::default() }.init(&device).unwrap();
             assert_eq!(b.feature_dim(), dim, "{arch}");
             assert_eq!(b.forward(x.clone()).dims(), [2, dim], "{arch}");
         }
-        let imagenet = BackboneConfig { arch: "resnet18".into(), width: 4, stem: Stem::ImageNet }.init(&device).unwrap();
+        let imagenet = BackboneConfig { arch: "resnet18".into(), width: 4, stem: Stem::ImageNet, ..Default::default() }.init(&device).unwrap();
+        let vit = BackboneConfig { arch: "vit_tiny".into(), patch_size: 4, image_size: 32, ..Default::default() }.init(&device).unwrap();
+        assert_eq!((vit.feature_dim(), vit.forward(x.clone()).dims()), (192, [2, 192]));
+        let err = BackboneConfig { arch: "vit_small".into(), patch_size: 5, image_size: 32, ..Default::default() }.init(&device).unwrap_err();
+        assert!(err.contains("multiple of patch_size"), "{err}");
+        let custom = BackboneConfig { arch: "vit".into(), width: 24, depth: 2, heads: 3, patch_size: 8, image_size: 32, ..Default::default() };
+        assert_eq!(custom.init(&device).unwrap().forward(x.clone()).dims(), [2, 24]);
+        let err = BackboneConfig { heads: 5, ..custom }.init(&device).unwrap_err();
+        assert!(err.contains("multiple of the 5 heads"), "{err}");
         assert_eq!(imagenet.forward(Tensor::<4>::ones([1, 3, 64, 64], &device)).dims(), [1, 32]);
         assert!(BackboneConfig { arch: "vgg".into(), ..Default::default() }.init(&device).unwrap_err().contains("unknown backbone"));
     }
@@ -93,9 +176,9 @@ mod tests {
         // the BatchNorms' running mean and variance (2 × 4,800 channels). The CIFAR stem replaces
         // the 7×7 conv (9,408) by a 3×3 one (1,728).
         const RUNNING_STATS: usize = 2 * 4_800;
-        let b = BackboneConfig { arch: "resnet18".into(), width: 64, stem: Stem::ImageNet }.init(&Device::flex()).unwrap();
+        let b = BackboneConfig { arch: "resnet18".into(), width: 64, stem: Stem::ImageNet, ..Default::default() }.init(&Device::flex()).unwrap();
         assert_eq!(b.num_params(), 11_176_512 + RUNNING_STATS);
-        let b = BackboneConfig { arch: "resnet18".into(), width: 64, stem: Stem::Cifar }.init(&Device::flex()).unwrap();
+        let b = BackboneConfig { arch: "resnet18".into(), width: 64, stem: Stem::Cifar, ..Default::default() }.init(&Device::flex()).unwrap();
         assert_eq!(b.num_params(), 11_176_512 - 9_408 + 1_728 + RUNNING_STATS);
     }
 }

@@ -11,6 +11,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
+use crate::data::batch::TensorBatch;
 use crate::eval::monitor::normalized_std;
 use crate::method::{Model, Progress};
 
@@ -70,16 +71,16 @@ impl Trainer {
     }
 
     /// One optimisation step on a batch of views (on an autodiff device).
-    pub fn step(&mut self, views: &[Tensor<4>]) -> StepStats {
-        self.step_deferred(views).read()
+    pub fn step(&mut self, batch: &TensorBatch) -> StepStats {
+        self.step_deferred(batch).read()
     }
 
     /// One optimisation step whose logged numbers stay on the device until read: the browser
     /// reads them with [`PendingStats::read_async`], since WebGPU cannot read synchronously.
-    pub fn step_deferred(&mut self, views: &[Tensor<4>]) -> PendingStats {
+    pub fn step_deferred(&mut self, batch: &TensorBatch) -> PendingStats {
         let model = self.model.take().expect("the model is only taken during a step");
         let progress = self.progress();
-        let out = model.step(views, &progress);
+        let out = model.step(batch, &progress);
         // Every logged number in one tensor, so that reading them is one transfer.
         let mut logged = vec![out.loss.clone().detach().inner()];
         logged.extend(out.terms.iter().map(|(_, t)| t.clone().detach().inner()));

@@ -6,6 +6,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
 use burn::tensor::{Distribution, Tensor};
 use jem_core::augment::{Preset, Resolution};
+use jem_core::data::batch::TensorBatch;
 use jem_core::method::MethodConfig;
 use jem_core::model::{Backbone, BackboneConfig, Stem};
 use jem_core::train::{OptimizerConfig, Schedule, Trainer};
@@ -148,9 +149,13 @@ pub fn loader(args: LoaderArgs) -> Result<()> {
     stem at base width W, a linear head to 128, loss = mean of squares, SGD (lr 0.01, momentum 0.9),\n\
     one random [B, 3, 32, 32] batch. Compare: python3 torch_train_step.py --batch 64 --width 64 --threads 2")]
 pub struct TrainArgs {
-    /// Backbone: resnet18, resnet34, resnet50 (CIFAR stem) or convnet.
+    /// Backbone: resnet18, resnet34, resnet50 (CIFAR stem), convnet, or vit_tiny, vit_small,
+    /// vit_base (position embeddings for `--size`).
     #[arg(long, default_value = "resnet18")]
     model: String,
+    /// ViT patch side in pixels.
+    #[arg(long, default_value_t = 4)]
+    patch: usize,
     /// Channels of the first stage (64 is the standard ResNet).
     #[arg(long, default_value_t = 64)]
     width: usize,
@@ -191,7 +196,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let threads = use_threads(args.threads)?;
     let device = crate::device::parse(&args.device)?.autodiff();
     device.seed(0);
-    let backbone = BackboneConfig { arch: args.model.clone(), width: args.width, stem: Stem::Cifar };
+    let backbone = BackboneConfig { arch: args.model.clone(), width: args.width, stem: Stem::Cifar, patch_size: args.patch, image_size: args.size, ..Default::default() };
     let random = || Tensor::<4>::random([args.batch, 3, args.size, args.size], Distribution::Normal(0.0, 1.0), &device);
     let (views, mut step): (usize, Box<dyn FnMut() -> f32>) = if args.method == "reference" {
         let backbone = backbone.init(&device).map_err(anyhow::Error::msg)?;
@@ -210,8 +215,8 @@ pub fn train(args: TrainArgs) -> Result<()> {
         let method = MethodConfig::default_for(&args.method).map_err(anyhow::Error::msg)?;
         let model = method.init(&backbone, &device).map_err(anyhow::Error::msg)?;
         let mut trainer = Trainer::new(model, &OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 0.0 }, Schedule { peak: 0.01, min: 0.01, warmup_steps: 0, total_steps: 1, steps_per_epoch: 1 });
-        let xs: Vec<Tensor<4>> = (0..args.views).map(|_| random()).collect();
-        (args.views, Box::new(move || trainer.step(&xs).loss))
+        let batch = TensorBatch::from_views((0..args.views).map(|_| random()).collect());
+        (args.views, Box::new(move || trainer.step(&batch).loss))
     };
     let median = median_seconds(args.steps, || {
         let loss = step();

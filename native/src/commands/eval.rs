@@ -3,9 +3,10 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use jem_core::augment::ViewTransform;
+use jem_core::augment::{MultiViewAugment, ViewTransform};
 use jem_core::data::Dataset;
 use jem_core::eval::extract_features;
+use jem_core::eval::finetune::FinetuneConfig;
 use jem_core::eval::knn::KnnConfig;
 use jem_core::eval::linear::{LinearProbeConfig, linear_probe};
 use jem_core::model::Backbone;
@@ -42,6 +43,21 @@ pub struct Args {
     /// Linear probe: AdamW learning rate.
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
+}
+
+#[derive(clap::Args)]
+pub struct FinetuneArgs {
+    #[command(flatten)]
+    encoder: CheckpointArgs,
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+    /// Peak AdamW learning rate at batch 256 (scaled by batch / 256), after one epoch of warm-up.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 0.05)]
+    weight_decay: f32,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -101,5 +117,38 @@ pub fn run(protocol: Protocol, args: Args) -> Result<()> {
             println!("linear probe ({} epochs on frozen features): top-1 {:.2}%, top-5 {:.2}%", args.epochs, acc.top1, acc.top5);
         }
     }
+    Ok(())
+}
+
+/// Fine-tunes the checkpoint's backbone with a new linear classifier and reports test accuracy.
+pub fn finetune(args: FinetuneArgs) -> Result<()> {
+    let (run_dir, checkpoint) = run::find_checkpoint(&args.encoder.checkpoint)?;
+    let mut recipe = run::read_recipe(&run_dir)?;
+    if let Some(d) = &args.encoder.data {
+        recipe.data.dataset = d.clone();
+    }
+    let device = device::parse(&args.encoder.device)?.autodiff();
+    device.seed(recipe.train.seed);
+    let model = run::load_model(recipe.method.init(&recipe.backbone, &device).map_err(anyhow::Error::msg)?, &checkpoint)?;
+    let (train, test) = open_datasets(&recipe, None)?;
+    let test = test.ok_or_else(|| anyhow::anyhow!("{}: needs a test (or val) split to evaluate on", recipe.data.dataset))?;
+    let eval = training_views(&recipe, &train)?.eval_transform();
+    // Supervised-style views: random resized crops (35–100 %) and flips, no colour changes.
+    let views = MultiViewAugment::symmetric(ViewTransform::crop_only(eval.size, (0.35, 1.0), eval.normalize), 1);
+    let config = FinetuneConfig { epochs: args.epochs, batch_size: args.batch_size, lr: args.lr, weight_decay: args.weight_decay, seed: recipe.train.seed };
+    anyhow::ensure!(train.len() >= config.batch_size, "the train split has {} images, fewer than one batch of {}", train.len(), config.batch_size);
+    println!(
+        "fine-tuning {} ({}, {}) on {} train images, {} epochs, then testing on {}",
+        checkpoint.display(),
+        recipe.method.name(),
+        recipe.backbone.arch,
+        train.len(),
+        config.epochs,
+        test.len()
+    );
+    let result = jem_core::eval::finetune::finetune(model.backbone().clone(), &train, &test, &views, &eval, config, &device)?;
+    let losses: Vec<String> = result.epoch_losses.iter().map(|l| format!("{l:.3}")).collect();
+    println!("training loss per epoch: {}", losses.join(", "));
+    println!("fine-tuned ({} epochs): top-1 {:.2}%, top-5 {:.2}%", config.epochs, result.accuracy.top1, result.accuracy.top5);
     Ok(())
 }

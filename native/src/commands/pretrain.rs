@@ -104,6 +104,15 @@ pub fn open_datasets(recipe: &Recipe, limit: Option<usize>) -> Result<(Dataset, 
         train = train.truncated(n);
     }
     anyhow::ensure!(train.len() >= recipe.train.batch_size, "the train split has {} images, fewer than one batch of {}", train.len(), recipe.train.batch_size);
+    if let Some(classes) = recipe.method.label_classes() {
+        anyhow::ensure!(train.labels.is_some(), "{} trains with labels, and this train split has none", recipe.method.name());
+        anyhow::ensure!(
+            classes == train.classes.len(),
+            "method.classes = {classes}, but the dataset has {} classes; set method.classes = {}",
+            train.classes.len(),
+            train.classes.len()
+        );
+    }
     let test = if source.splits().contains(&Split::Test) { Some(source.open(Split::Test, options)?) } else { None };
     Ok((train, test))
 }
@@ -112,6 +121,7 @@ pub fn open_datasets(recipe: &Recipe, limit: Option<usize>) -> Result<(Dataset, 
 pub fn training_views(recipe: &Recipe, train: &Dataset) -> Result<MultiViewAugment> {
     let (width, height) = train.image_size(0);
     let augment = recipe.data.augment.build(width, height).map_err(anyhow::Error::msg)?;
+    recipe.check_views(&augment).map_err(anyhow::Error::msg)?;
     // Crops are resized up, but views larger than the images themselves only blur them (and
     // cost time): most likely the ImageNet variant on small images.
     let (view, side) = (augment.views[0].size, width.min(height));
@@ -301,8 +311,7 @@ pub fn run(args: Args) -> Result<()> {
                     anyhow::bail!("{error}\ntraining stopped at step {}; checkpoint {} written (continue with --resume)", trainer.step, kept.display());
                 }
             };
-            let views = batch.to_tensors(&train_device).views;
-            let stats = trainer.step(&views);
+            let stats = trainer.step(&batch.to_tensors(&train_device));
             images += batch.len();
             let rate = images as f64 / epoch_start.elapsed().as_secs_f64();
             let mut record = json!({"step": stats.step, "epoch": epoch, "loss": stats.loss, "lr": stats.lr, "embedding_std": stats.embedding_std, "grad_norm": stats.grad_norm, "images_per_s": rate});

@@ -1,0 +1,50 @@
+//! The supervised baseline: the same backbone trained with the labels (cross-entropy of a linear
+//! classifier on its features), on the same augmented views as the self-supervised methods. It
+//! is the reference the lecture's comparison table measures self-supervision against.
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use super::StepOutput;
+use crate::data::batch::TensorBatch;
+use crate::model::Backbone;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupervisedConfig {
+    /// Number of classes of the dataset.
+    pub classes: usize,
+}
+
+impl Default for SupervisedConfig {
+    fn default() -> Self {
+        Self { classes: 10 }
+    }
+}
+
+impl SupervisedConfig {
+    pub fn init(&self, backbone: Backbone, device: &Device) -> Supervised {
+        Supervised { classifier: LinearConfig::new(backbone.feature_dim(), self.classes).init(device), backbone }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Supervised {
+    pub backbone: Backbone,
+    pub classifier: Linear,
+}
+
+impl Supervised {
+    pub fn step(&self, batch: &TensorBatch) -> StepOutput {
+        let labels = batch.labels.as_ref().expect("the supervised baseline needs a labelled dataset (checked before training)");
+        let features = self.backbone.forward(batch.views[0].clone());
+        let logits = self.classifier.forward(features.clone());
+        let device = logits.device();
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(labels.iter().map(|&l| l as i64).collect::<Vec<_>>(), [labels.len()]), &device);
+        let loss = CrossEntropyLossConfig::new().init(&device).forward(logits, targets);
+        StepOutput { terms: vec![("cross_entropy", loss.clone())], loss, embedding: features }
+    }
+}
