@@ -2,17 +2,18 @@
 # CPU-mini benchmark (docs/benchmarks.md): pretrain each method on CIFAR-10's data_batch_1.bin
 # (10,000 images), kNN on test_batch.bin, and print one table row per method.
 #
-#   bash bench/cpu-mini.sh [method ...]        # default: every method with a recipes/cifar10/ file
+#   bash bench/cpu-mini.sh [method ...]        # default: every ResNet recipe in recipes/cifar10/
 #
 # Needs JEM_DATA (the folder holding cifar10/cifar-10-batches-bin). Each two-view method takes
-# about 20 minutes on 2 cores, multi-crop ones (SwAV, DINO) longer; run folders go to
+# about 30 minutes on 2 cores, multi-crop ones (SwAV, DINO) longer; the ViT recipes (data2vec, mae,
+# dino_vit, moco_v3_vit) cost about 10× more per image and must be named. Run folders go to
 # runs/cpu-mini/<method>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${JEM_DATA:?set JEM_DATA to the data folder}/cifar10/cifar-10-batches-bin"
 methods=("$@")
 if [ ${#methods[@]} -eq 0 ]; then
-  for recipe in recipes/cifar10/*.toml; do methods+=("$(basename "$recipe" .toml)"); done
+  for recipe in $(grep -l '^arch = "resnet' recipes/cifar10/*.toml); do methods+=("$(basename "$recipe" .toml)"); done
 fi
 cargo build --release -p jem
 for m in "${methods[@]}"; do

@@ -419,6 +419,37 @@ fn a_damaged_checkpoint_is_detected_and_the_previous_one_used() {
     assert!(!stderr(&o).contains("panicked"));
 }
 
+#[cfg(unix)]
+#[test]
+fn a_full_disk_while_checkpointing_keeps_the_previous_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let recipe = tiny_recipe(dir.path(), "vicreg");
+    let o = jem(&["pretrain", "--recipe", recipe.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet", "--epochs", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let checkpoints = run.join("checkpoints");
+    let model_kib = fs::metadata(checkpoints.join("epoch-0001/model.bpk")).unwrap().len() / 1024;
+    assert!(model_kib >= 8, "the model file ({model_kib} KiB) must outgrow the limit below");
+    let config = fs::read_to_string(run.join("config.toml")).unwrap().replace("epochs = 1", "epochs = 2");
+    fs::write(run.join("config.toml"), config).unwrap();
+    // The disk "fills up" at half the model's size: files may not grow past it (RLIMIT_FSIZE;
+    // with SIGXFSZ ignored, the write fails with EFBIG as it would with ENOSPC). That is true
+    // for root too, unlike a read-only folder.
+    let limited = format!("ulimit -f {}; trap '' XFSZ; exec \"$0\" \"$@\"", model_kib / 2);
+    let o = Command::new("bash")
+        .args(["-c", &limited, env!("CARGO_BIN_EXE_jem"), "pretrain", "--resume", run.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("cannot save the model") && err.contains("previous checkpoints are intact"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(fs::read_to_string(checkpoints.join("latest")).unwrap().trim(), "epoch-0001");
+    assert!(!fs::read_dir(&checkpoints).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains("partial")), "the half-written copy is removed");
+    let o = jem(&["eval", "knn", "--checkpoint", run.to_str().unwrap(), "--k", "5"]);
+    assert!(o.status.success() && !stderr(&o).contains("warning"), "{}", stderr(&o));
+}
+
 #[test]
 fn a_diverging_run_stops_naming_the_step_and_term_and_keeps_the_last_checkpoint() {
     let dir = tempfile::tempdir().unwrap();

@@ -79,16 +79,24 @@ impl RunDir {
         let _ = fs::remove_dir_all(&partial);
         fs::create_dir_all(&partial)?;
         let failed = |what: &str, e: &dyn std::fmt::Debug| anyhow::anyhow!("{}: cannot save the {what}: {e:?}; the previous checkpoints are intact", partial.display());
-        model.clone().save_file(partial.join("model.bpk")).map_err(|e| failed("model", &e))?;
-        optimizer.save(partial.join("optimizer.bpk")).map_err(|e| failed("optimizer", &e))?;
-        let mut state = CheckpointState { progress, files: Default::default() };
-        for file in CHECKPOINT_FILES {
-            let bytes = fs::read(partial.join(file))?;
-            state.files.insert(file.to_string(), FileSum::of(&bytes));
-        }
-        fs::write(partial.join("state.json"), serde_json::to_string_pretty(&state)?).map_err(|e| failed("state", &e))?;
-        for file in CHECKPOINT_FILES.iter().chain(&["state.json"]) {
-            File::open(partial.join(file))?.sync_all()?;
+        let write = || -> Result<()> {
+            model.clone().save_file(partial.join("model.bpk")).map_err(|e| failed("model", &e))?;
+            optimizer.save(partial.join("optimizer.bpk")).map_err(|e| failed("optimizer", &e))?;
+            let mut state = CheckpointState { progress, files: Default::default() };
+            for file in CHECKPOINT_FILES {
+                let bytes = fs::read(partial.join(file))?;
+                state.files.insert(file.to_string(), FileSum::of(&bytes));
+            }
+            fs::write(partial.join("state.json"), serde_json::to_string_pretty(&state)?).map_err(|e| failed("state", &e))?;
+            for file in CHECKPOINT_FILES.iter().chain(&["state.json"]) {
+                File::open(partial.join(file))?.sync_all()?;
+            }
+            Ok(())
+        };
+        if let Err(e) = write() {
+            // Free the space of the half-written copy (a full disk is the likely cause).
+            let _ = fs::remove_dir_all(&partial);
+            return Err(e);
         }
         let dir = checkpoints.join(&name);
         if dir.exists() {

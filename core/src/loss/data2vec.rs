@@ -8,8 +8,8 @@
 //! `y_t = (1/K) Σ_{l=L−K+1}^{L} IN(a^l)_t`
 //!
 //! and the student's prediction `p_t` is regressed onto it at the masked patches only:
-//! `L = (1/|M|) Σ_{t∈M} (1/D) Σ_d ℓ(p_td − y_td)` with `ℓ(x) = x²` (β = 0, the paper's choice for
-//! images) or smooth-L1 `ℓ(x) = x²/(2β)` for `|x| < β`, `|x| − β/2` otherwise.
+//! `L = (1/|M|) Σ_{t∈M} (1/D) Σ_d ℓ(p_td − y_td)` with `ℓ(x) = x²` (β = 0, fairseq's default) or
+//! smooth-L1 `ℓ(x) = x²/(2β)` for `|x| < β`, `|x| − β/2` otherwise.
 //!
 //! Shapes: block outputs `[N, 1 + T, D]` (class token first, left out of the targets); targets
 //! and predictions `[N, T, D]`; mask `[N, T]`, `true` = masked.

@@ -23,9 +23,10 @@ use crate::model::Backbone;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Data2VecConfig {
-    /// Teacher blocks averaged into the targets (the paper: the top 6 of ViT-B's 12 for images).
+    /// K, the teacher blocks averaged into the targets (tuned per modality in the paper;
+    /// fairseq's configurations use 4 to 8 of 12).
     pub top_k: usize,
-    /// Smooth-L1 β; 0 is the L2 loss the paper uses for images.
+    /// Smooth-L1 β; 0 is the L2 loss (fairseq's default).
     pub loss_beta: f32,
     pub momentum: MomentumConfig,
 }
