@@ -377,6 +377,10 @@ mod tests {
         assert!(Recipe::from_toml(&width).unwrap_err().contains("backbone.width"));
         let cold = good.replace("temperature = 0.2", "temperature = 0.0");
         assert!(Recipe::from_toml(&cold).unwrap_err().contains("temperature"));
+        // Attention heads must split the MAE decoder's width evenly.
+        let mae = include_str!("../../recipes/shapes/mae.toml");
+        let heads = mae.replace("decoder_heads = 4", "decoder_heads = 3");
+        assert!(Recipe::from_toml(&heads).unwrap_err().contains("multiple of decoder_heads = 3"));
     }
 
     fn augment(toml_fields: &str) -> Result<MultiViewAugment, String> {

@@ -45,9 +45,6 @@ impl MaeConfig {
             return Err("mae reconstructs masked patches: it needs a ViT backbone (backbone.arch = \"vit_tiny\", \"vit_small\" or \"vit_base\")".into());
         };
         let (d, w) = (vit.feature_dim, self.decoder_width);
-        if w == 0 || self.decoder_depth == 0 || self.decoder_heads == 0 || w % self.decoder_heads != 0 {
-            return Err(format!("method.decoder_width = {w} must be a positive multiple of decoder_heads = {}, with decoder_depth ≥ 1", self.decoder_heads));
-        }
         let g = vit.grid();
         let decoder = MaeDecoder {
             embed: LinearConfig::new(d, w).init(device),

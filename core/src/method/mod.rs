@@ -258,7 +258,11 @@ impl MethodConfig {
             MethodConfig::Mae(c) => {
                 at_least_one("decoder_width", c.decoder_width)?;
                 at_least_one("decoder_depth", c.decoder_depth)?;
-                at_least_one("decoder_heads", c.decoder_heads)
+                at_least_one("decoder_heads", c.decoder_heads)?;
+                if c.decoder_width % c.decoder_heads != 0 {
+                    return Err(format!("method.decoder_width = {} must be a multiple of decoder_heads = {}", c.decoder_width, c.decoder_heads));
+                }
+                Ok(())
             }
             MethodConfig::RotNet(_) => Ok(()),
             MethodConfig::Supervised(c) => at_least_one("classes", c.classes),

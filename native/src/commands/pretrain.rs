@@ -216,6 +216,15 @@ fn diverged(stats: &jem_core::train::StepStats, last_checkpoint: Option<&Path>) 
     )
 }
 
+/// Writes a checkpoint in the middle of an epoch, before `next_batch` (stopped or interrupted
+/// runs), so that `--resume` continues with exactly the batches a straight run would have seen.
+fn checkpoint_mid_epoch(run_dir: &mut RunDir, trainer: &Trainer, bar: &ProgressBar, epoch: usize, next_batch: usize, keep: usize) -> Result<PathBuf> {
+    bar.finish_and_clear();
+    run_dir.flush()?;
+    let progress = Progress { epoch, step: trainer.step, batch: next_batch };
+    run_dir.checkpoint(trainer.model(), trainer.optimizer(), progress, keep)
+}
+
 pub fn run(args: Args) -> Result<()> {
     let recipe = build_recipe(&args)?;
     let device = device::parse(&args.device)?;
@@ -304,10 +313,7 @@ pub fn run(args: Args) -> Result<()> {
                 Err(error) => {
                     // A streamed image that became unreadable: keep the position, so that
                     // replacing the file and resuming continues exactly here.
-                    bar.finish_and_clear();
-                    run_dir.flush()?;
-                    let progress = Progress { epoch, step: trainer.step, batch: batch_index };
-                    let kept = run_dir.checkpoint(trainer.model(), trainer.optimizer(), progress, recipe.train.keep_checkpoints)?;
+                    let kept = checkpoint_mid_epoch(&mut run_dir, &trainer, &bar, epoch, batch_index, recipe.train.keep_checkpoints)?;
                     anyhow::bail!("{error}\ntraining stopped at step {}; checkpoint {} written (continue with --resume)", trainer.step, kept.display());
                 }
             };
@@ -331,10 +337,7 @@ pub fn run(args: Args) -> Result<()> {
             bar.set_message(format!("loss {:.4} lr {:.4} {:.0} img/s", stats.loss, stats.lr, rate));
             bar.inc(1);
             if stop_requested(trainer.step) && batch_index + 1 < steps_per_epoch {
-                bar.finish_and_clear();
-                run_dir.flush()?;
-                let progress = Progress { epoch, step: trainer.step, batch: batch_index + 1 };
-                interrupted(trainer.step, &run_dir.checkpoint(trainer.model(), trainer.optimizer(), progress, recipe.train.keep_checkpoints)?);
+                interrupted(trainer.step, &checkpoint_mid_epoch(&mut run_dir, &trainer, &bar, epoch, batch_index + 1, recipe.train.keep_checkpoints)?);
                 return Ok(());
             }
         }
