@@ -271,6 +271,7 @@ fn pretrain_writes_a_complete_run_folder_and_eval_reads_it() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("kNN top-1 at random init") && out.contains("random init") && out.contains("trained"), "{out}");
+    assert!(out.contains("2 views of 32 px, batch 32, 2 epochs of 4 steps"), "{out}");
     for file in ["config.toml", "metrics.jsonl", "plot.png", "summary.json", "checkpoints/latest", "checkpoints/epoch-0002/model.bpk"] {
         assert!(run.join(file).is_file(), "missing {file}");
     }

@@ -216,6 +216,23 @@ fn diverged(stats: &jem_core::train::StepStats, last_checkpoint: Option<&Path>) 
     )
 }
 
+/// "1 view of 32 px", "6 views (2 of 32 px + 4 of 16 px)" (multi-crop).
+fn describe_views(augment: &MultiViewAugment) -> String {
+    let mut groups: Vec<(usize, usize)> = Vec::new();
+    for view in &augment.views {
+        match groups.last_mut() {
+            Some((count, size)) if *size == view.size => *count += 1,
+            _ => groups.push((1, view.size)),
+        }
+    }
+    let total = augment.views.len();
+    let views = format!("{total} view{}", if total == 1 { "" } else { "s" });
+    match groups.as_slice() {
+        [(_, size)] => format!("{views} of {size} px"),
+        _ => format!("{views} ({})", groups.iter().map(|&(count, size)| format!("{count} of {size} px")).collect::<Vec<_>>().join(" + ")),
+    }
+}
+
 /// Writes a checkpoint in the middle of an epoch, before `next_batch` (stopped or interrupted
 /// runs), so that `--resume` continues with exactly the batches a straight run would have seen.
 fn checkpoint_mid_epoch(run_dir: &mut RunDir, trainer: &Trainer, bar: &ProgressBar, epoch: usize, next_batch: usize, keep: usize) -> Result<PathBuf> {
@@ -259,16 +276,16 @@ pub fn run(args: Args) -> Result<()> {
     let mut run_dir = RunDir::open(&dir, &recipe, args.resume.is_some())?;
 
     println!(
-        "jem pretrain: {} on {} ({} train images{}), {}, {} views of {} px, batch {}, {} epochs of {} steps, {} on {}",
+        "jem pretrain: {} on {} ({} train images{}), {}, {}, batch {}, {} epoch{} of {} steps, {} on {}",
         recipe.method.name(),
         recipe.data.dataset,
         train.len(),
         test.as_ref().map_or(String::new(), |t| format!(", {} test", t.len())),
         recipe.backbone.arch,
-        augment.views.len(),
-        augment.views[0].size,
+        describe_views(&augment),
         recipe.train.batch_size,
         recipe.train.epochs,
+        if recipe.train.epochs == 1 { "" } else { "s" },
         steps_per_epoch,
         recipe.optimizer.name(),
         args.device,
