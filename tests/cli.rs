@@ -262,6 +262,18 @@ fn tiny_recipe(dir: &Path, method: &str) -> PathBuf {
     path
 }
 
+/// A tiny run of `method` after its first epoch, with its config rewritten to last two epochs
+/// and then by `edit`: a run to `--resume`. Returns the run folder.
+fn first_epoch_of_two(dir: &Path, method: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let run = dir.join("run");
+    let recipe = tiny_recipe(dir, method);
+    let o = jem(&["pretrain", "--recipe", recipe.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet", "--epochs", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let config = fs::read_to_string(run.join("config.toml")).unwrap().replace("epochs = 1", "epochs = 2");
+    fs::write(run.join("config.toml"), edit(config)).unwrap();
+    run
+}
+
 #[test]
 fn pretrain_writes_a_complete_run_folder_and_eval_reads_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -309,13 +321,8 @@ fn pretrain_writes_a_complete_run_folder_and_eval_reads_it() {
 #[test]
 fn resume_continues_from_the_latest_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("run");
-    let recipe = tiny_recipe(dir.path(), "simsiam");
-    let o = jem(&["pretrain", "--recipe", recipe.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet", "--epochs", "1"]);
-    assert!(o.status.success(), "{}", stderr(&o));
     // Pretend the run was meant to last 2 epochs and was stopped after the first.
-    let config = fs::read_to_string(run.join("config.toml")).unwrap().replace("epochs = 1", "epochs = 2");
-    fs::write(run.join("config.toml"), config).unwrap();
+    let run = first_epoch_of_two(dir.path(), "simsiam", |config| config);
     let o = jem(&["pretrain", "--resume", run.to_str().unwrap(), "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
@@ -424,15 +431,10 @@ fn a_damaged_checkpoint_is_detected_and_the_previous_one_used() {
 #[test]
 fn a_full_disk_while_checkpointing_keeps_the_previous_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("run");
-    let recipe = tiny_recipe(dir.path(), "vicreg");
-    let o = jem(&["pretrain", "--recipe", recipe.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet", "--epochs", "1"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let run = first_epoch_of_two(dir.path(), "vicreg", |config| config);
     let checkpoints = run.join("checkpoints");
     let model_kib = fs::metadata(checkpoints.join("epoch-0001/model.bpk")).unwrap().len() / 1024;
     assert!(model_kib >= 8, "the model file ({model_kib} KiB) must outgrow the limit below");
-    let config = fs::read_to_string(run.join("config.toml")).unwrap().replace("epochs = 1", "epochs = 2");
-    fs::write(run.join("config.toml"), config).unwrap();
     // The disk "fills up" at half the model's size: files may not grow past it (RLIMIT_FSIZE;
     // with SIGXFSZ ignored, the write fails with EFBIG as it would with ENOSPC). That is true
     // for root too, unlike a read-only folder.
@@ -454,13 +456,8 @@ fn a_full_disk_while_checkpointing_keeps_the_previous_checkpoint() {
 #[test]
 fn a_diverging_run_stops_naming_the_step_and_term_and_keeps_the_last_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("run");
-    let recipe = tiny_recipe(dir.path(), "vicreg");
-    let o = jem(&["pretrain", "--recipe", recipe.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet", "--epochs", "1"]);
-    assert!(o.status.success(), "{}", stderr(&o));
     // Continue with an absurd learning rate: the weights blow up after the first step.
-    let config = fs::read_to_string(run.join("config.toml")).unwrap().replace("epochs = 1", "epochs = 2").replace("base_lr = 0.006", "base_lr = 1e30");
-    fs::write(run.join("config.toml"), config).unwrap();
+    let run = first_epoch_of_two(dir.path(), "vicreg", |config| config.replace("base_lr = 0.006", "base_lr = 1e30"));
     let o = jem(&["pretrain", "--resume", run.to_str().unwrap(), "--quiet"]);
     assert!(!o.status.success());
     let err = stderr(&o);
