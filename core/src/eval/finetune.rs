@@ -97,10 +97,13 @@ mod tests {
         let (train, test) = (shapes.dataset(1024, Split::Train), shapes.dataset(300, Split::Test));
         let backbone = BackboneConfig { arch: "convnet".into(), width: 8, ..Default::default() }.init(&device).unwrap();
         let views = MultiViewAugment::symmetric(ViewTransform::crop_only(16, (0.5, 1.0), Normalize::CIFAR10), 1);
-        let config = FinetuneConfig { epochs: 6, batch_size: 64, lr: 4e-3, ..Default::default() };
+        // Other tests draw from the same global generator in parallel, so the initial weights vary
+        // from run to run: over 11 seeds this setting gave 28.7–36.0 % (6 epochs at lr 4e-3 gave
+        // 17.7–27.3 %, too close to the bar).
+        let config = FinetuneConfig { epochs: 8, batch_size: 32, lr: 2e-2, ..Default::default() };
         let result = finetune(backbone, &train, &test, &views, &ViewTransform::eval(16, Normalize::CIFAR10), config, &device).unwrap();
         eprintln!("fine-tuned: losses {:?}, top-1 {:.1} %", result.epoch_losses, result.accuracy.top1);
-        assert!(result.epoch_losses[5] < result.epoch_losses[0], "{:?}", result.epoch_losses);
+        assert!(result.epoch_losses[7] < result.epoch_losses[0], "{:?}", result.epoch_losses);
         assert!(result.accuracy.top1 > 20.0, "10 classes: chance is 10 %, got {:.1} %", result.accuracy.top1);
     }
 }
