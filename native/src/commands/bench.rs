@@ -301,18 +301,21 @@ fn resnet18_cifar_convs(width: usize) -> Vec<ConvShape> {
     shapes
 }
 
-/// Times burn's `conv2d` alone, forward and forward + backward (gradients of input and weight),
-/// shape by shape, so the step time of `jem bench train` can be split by layer.
+/// Times each convolution shape of ResNet-18 alone, forward and forward + backward (gradients
+/// of input and weight), with burn's `conv2d` and with jem's GEMM kernel (`jem_core::kernel`), so
+/// the step time of `jem bench train` can be split by layer and the two compared.
 pub fn conv(args: ConvArgs) -> Result<()> {
     use burn::nn::PaddingConfig2d;
-    use burn::nn::conv::Conv2dConfig;
+    use burn::nn::conv::{Conv2d, Conv2dConfig};
 
     let threads = use_threads(args.threads)?;
     let device = burn::tensor::Device::flex().autodiff();
-    let (mut total_forward, mut total_both) = (0.0, 0.0);
+    type Kernel = fn(&Conv2d, Tensor<4>) -> Tensor<4>;
+    let kernels: [(&str, Kernel); 2] = [("burn", |conv, x| conv.forward(x)), ("jem", |conv, x| jem_core::kernel::conv2d(conv, x))];
+    let mut totals = [[0.0; 2]; 2];
     if !args.json {
-        println!("ResNet-18 (CIFAR stem) convolutions, width {}, batch {}, {threads} threads", args.width, args.batch);
-        println!("{:>5} {:>5} {:>2} {:>2} {:>4} {:>3} {:>9} {:>7} {:>12} {:>7}", "c_in", "c_out", "k", "s", "size", "n", "fwd ms", "GFLOP/s", "fwd+bwd ms", "GFLOP/s");
+        println!("ResNet-18 (CIFAR stem) convolutions, width {}, batch {}, {threads} threads; times in ms (GFLOP/s)", args.width, args.batch);
+        println!("{:>5} {:>5} {:>2} {:>2} {:>4} {:>3} {:>16} {:>16} {:>16} {:>16}", "c_in", "c_out", "k", "s", "size", "n", "burn fwd", "burn fwd+bwd", "jem fwd", "jem fwd+bwd");
     }
     for shape in resnet18_cifar_convs(args.width) {
         let pad = shape.kernel / 2;
@@ -322,42 +325,45 @@ pub fn conv(args: ConvArgs) -> Result<()> {
             .with_bias(false)
             .init(&device);
         let x = Tensor::<4>::random([args.batch, shape.c_in, shape.size, shape.size], Distribution::Normal(0.0, 1.0), &device);
-        let forward = median_seconds(args.steps, || {
-            layer.forward(x.clone()).into_data();
-            Ok(())
-        })?;
-        let both = median_seconds(args.steps, || {
-            let input = x.clone().require_grad();
-            let grads = layer.forward(input.clone()).sum().backward();
-            let input_grad = input.grad(&grads).expect("the input requires a gradient");
-            let weight_grad = layer.weight.grad(&grads).expect("the weight is trainable");
-            input_grad.into_data();
-            weight_grad.into_data();
-            Ok(())
-        })?;
         let out = shape.size / shape.stride;
         let flops = 2.0 * (args.batch * out * out * shape.c_out * shape.c_in * shape.kernel * shape.kernel) as f64;
-        let (gflops_forward, gflops_both) = (flops / forward / 1e9, 3.0 * flops / both / 1e9);
-        total_forward += forward * shape.count as f64;
-        total_both += both * shape.count as f64;
-        let ConvShape { c_in, c_out, kernel, stride, size, count } = shape;
+        let mut cells = Vec::new();
+        let mut record = serde_json::json!({
+            "c_in": shape.c_in, "c_out": shape.c_out, "kernel": shape.kernel, "stride": shape.stride, "size": shape.size,
+            "count": shape.count, "batch": args.batch, "threads": threads,
+        });
+        for (k, (name, apply)) in kernels.iter().enumerate() {
+            let forward = median_seconds(args.steps, || {
+                apply(&layer, x.clone()).into_data();
+                Ok(())
+            })?;
+            let both = median_seconds(args.steps, || {
+                let input = x.clone().require_grad();
+                let grads = apply(&layer, input.clone()).sum().backward();
+                let input_grad = input.grad(&grads).expect("the input requires a gradient");
+                let weight_grad = layer.weight.grad(&grads).expect("the weight is trainable");
+                input_grad.into_data();
+                weight_grad.into_data();
+                Ok(())
+            })?;
+            totals[k][0] += forward * shape.count as f64;
+            totals[k][1] += both * shape.count as f64;
+            record[format!("{name}_forward_s")] = forward.into();
+            record[format!("{name}_forward_backward_s")] = both.into();
+            cells.push(format!("{:>8.1} ({:>4.0})", forward * 1e3, flops / forward / 1e9));
+            cells.push(format!("{:>8.1} ({:>4.0})", both * 1e3, 3.0 * flops / both / 1e9));
+        }
         if args.json {
-            let record = serde_json::json!({
-                "c_in": c_in, "c_out": c_out, "kernel": kernel, "stride": stride, "size": size, "count": count,
-                "batch": args.batch, "threads": threads, "forward_s": forward, "forward_backward_s": both,
-                "forward_gflops": gflops_forward, "forward_backward_gflops": gflops_both,
-            });
             println!("{record}");
         } else {
-            println!(
-                "{c_in:>5} {c_out:>5} {kernel:>2} {stride:>2} {size:>4} {count:>3} {:>9.1} {gflops_forward:>7.1} {:>12.1} {gflops_both:>7.1}",
-                forward * 1e3,
-                both * 1e3
-            );
+            let ConvShape { c_in, c_out, kernel, stride, size, count } = shape;
+            println!("{c_in:>5} {c_out:>5} {kernel:>2} {stride:>2} {size:>4} {count:>3} {}", cells.join(" "));
         }
     }
     if !args.json {
-        println!("all 20 convolutions: forward {:.3} s, forward + backward {:.3} s", total_forward, total_both);
+        for (k, (name, _)) in kernels.iter().enumerate() {
+            println!("{name}: all 20 convolutions, forward {:.3} s, forward + backward {:.3} s", totals[k][0], totals[k][1]);
+        }
     }
     Ok(())
 }
