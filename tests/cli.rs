@@ -387,8 +387,10 @@ fn bench_conv_covers_every_resnet18_convolution() {
     assert_eq!(records.iter().map(|r| r["count"].as_u64().unwrap()).sum::<u64>(), 20);
     assert_eq!(records.last().unwrap()["c_out"], 32);
     for r in &records {
-        let (forward, both) = (r["forward_s"].as_f64().unwrap(), r["forward_backward_s"].as_f64().unwrap());
-        assert!(forward > 0.0 && both > 0.0, "{r}");
+        for kernel in ["burn", "jem"] {
+            let (forward, both) = (r[kernel]["forward_s"].as_f64().unwrap(), r[kernel]["forward_backward_s"].as_f64().unwrap());
+            assert!(forward > 0.0 && both > 0.0, "{kernel}: {r}");
+        }
     }
 }
 

@@ -348,8 +348,7 @@ pub fn conv(args: ConvArgs) -> Result<()> {
             })?;
             totals[k][0] += forward * shape.count as f64;
             totals[k][1] += both * shape.count as f64;
-            record[format!("{name}_forward_s")] = forward.into();
-            record[format!("{name}_forward_backward_s")] = both.into();
+            record[*name] = serde_json::json!({ "forward_s": forward, "forward_backward_s": both });
             cells.push(format!("{:>8.1} ({:>4.0})", forward * 1e3, flops / forward / 1e9));
             cells.push(format!("{:>8.1} ({:>4.0})", both * 1e3, 3.0 * flops / both / 1e9));
         }
