@@ -234,7 +234,9 @@ fn moco_v3_learns_shapes() {
 #[test]
 fn byol_learns_shapes() {
     let _serial = one_at_a_time();
-    learns_without_collapse("BYOL", include_str!("../../recipes/shapes/byol.toml"), 32, 10, 1.0);
+    // 20 epochs: in 10, kNN ended below random init for seeds 1 and 2 with either convolution
+    // kernel (21.5–23.7 %); in 20 it gained 7.2 and 3.6 points at seeds 0 and 1.
+    learns_without_collapse("BYOL", include_str!("../../recipes/shapes/byol.toml"), 32, 20, 1.0);
 }
 
 #[test]
@@ -246,7 +248,10 @@ fn swav_learns_shapes() {
 #[test]
 fn dino_learns_shapes() {
     let _serial = one_at_a_time();
-    learns_without_collapse("DINO", include_str!("../../recipes/shapes/dino.toml"), 16, 10, 1.0);
+    // 20 epochs: 10 gained only 0.5 points (seed 0) once the CPU convolution kernel changed the
+    // float summation order; 20 gained 3.1 at seed 0, though seed 1 still gained nothing (25.3 →
+    // 25.2 %): DINO's short runs on shapes remain seed-sensitive.
+    learns_without_collapse("DINO", include_str!("../../recipes/shapes/dino.toml"), 16, 20, 1.0);
 }
 
 /// Masked prediction and reconstruction learn slowly, and their features are not what kNN reads
