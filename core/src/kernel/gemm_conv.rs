@@ -103,6 +103,16 @@ fn with_scratch<R>(columns: usize, transposed: usize, f: impl FnOnce(&mut [f32],
     })
 }
 
+/// Calls `f(images, n, cols, rows)` once per chunk of images (see [`ConvGeometry::chunks`]), where
+/// `n` = images × output positions, with scratch for the `[patch, n]` column matrix (`cols`) and
+/// for `[c_out, n]` rows of output channels (`rows`), contents unspecified.
+fn for_each_chunk(g: &ConvGeometry, mut f: impl FnMut(std::ops::Range<usize>, usize, &mut [f32], &mut [f32])) {
+    for images in g.chunks() {
+        let n = images.len() * g.positions();
+        with_scratch(g.patch() * n, g.c_out * n, |cols, rows| f(images, n, cols, rows));
+    }
+}
+
 /// Weights with fewer elements than this get their gradient's sum split across threads.
 const SPLIT_SUM_BELOW: usize = 1 << 16;
 
@@ -283,48 +293,42 @@ fn scatter_channels(g: &ConvGeometry, rows: &[f32], images: std::ops::Range<usiz
 /// `y = conv2d(x, w)`, shape `[N, O, Ho, Wo]` flattened.
 pub fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     assert_eq!((x.len(), w.len()), (g.input_len(), g.weight_len()), "{g:?}");
-    let (patch, positions) = (g.patch(), g.positions());
+    let patch = g.patch();
     let mut y = vec![0.0; g.output_len()];
-    for images in g.chunks() {
-        let n = images.len() * positions;
-        with_scratch(patch * n, g.c_out * n, |cols, rows| {
-            im2col(g, x, images.clone(), cols);
-            matmul(true, [g.c_out, n, patch], rows, [n, 1], false, w, [patch, 1], cols, [n, 1]);
-            scatter_channels(g, rows, images.clone(), &mut y);
-        });
-    }
+    for_each_chunk(g, |images, n, cols, rows| {
+        im2col(g, x, images.clone(), cols);
+        matmul(true, [g.c_out, n, patch], rows, [n, 1], false, w, [patch, 1], cols, [n, 1]);
+        scatter_channels(g, rows, images, &mut y);
+    });
     y
 }
 
 /// The gradient of the loss with respect to `w`, given `dy` (the gradient with respect to `y`).
 pub fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     assert_eq!((x.len(), dy.len()), (g.input_len(), g.output_len()), "{g:?}");
-    let (patch, positions) = (g.patch(), g.positions());
+    let patch = g.patch();
     let mut dw = vec![0.0; g.weight_len()];
     // The GEMM parallelises over its output only, so a small weight (16 × 144 in ResNet-18 at
     // width 16) would leave one thread doing the whole long sum over positions; split that sum.
     let parts = if g.weight_len() < SPLIT_SUM_BELOW { threads() } else { 1 };
-    for images in g.chunks() {
-        let n = images.len() * positions;
-        with_scratch(patch * n, g.c_out * n, |cols, rows| {
-            im2col(g, x, images.clone(), cols);
-            gather_channels(g, dy, images.clone(), rows);
-            // colsᵀ as the right operand: element (k, j) = cols[j, k].
-            if parts == 1 {
-                matmul(true, [g.c_out, patch, n], &mut dw, [patch, 1], true, rows, [n, 1], cols, [1, n]);
-                return;
-            }
-            let partial_sums = map_parts(parts, |part| {
-                let (start, end) = (n * part / parts, n * (part + 1) / parts);
-                let mut partial = vec![0.0; g.weight_len()];
-                matmul(false, [g.c_out, patch, end - start], &mut partial, [patch, 1], false, &rows[start..], [n, 1], &cols[start..], [1, n]);
-                partial
-            });
-            for partial in partial_sums {
-                dw.iter_mut().zip(partial).for_each(|(d, p)| *d += p);
-            }
+    for_each_chunk(g, |images, n, cols, rows| {
+        im2col(g, x, images.clone(), cols);
+        gather_channels(g, dy, images, rows);
+        // colsᵀ as the right operand: element (k, j) = cols[j, k].
+        if parts == 1 {
+            matmul(true, [g.c_out, patch, n], &mut dw, [patch, 1], true, rows, [n, 1], cols, [1, n]);
+            return;
+        }
+        let partial_sums = map_parts(parts, |part| {
+            let (start, end) = (n * part / parts, n * (part + 1) / parts);
+            let mut partial = vec![0.0; g.weight_len()];
+            matmul(false, [g.c_out, patch, end - start], &mut partial, [patch, 1], false, &rows[start..], [n, 1], &cols[start..], [1, n]);
+            partial
         });
-    }
+        for partial in partial_sums {
+            dw.iter_mut().zip(partial).for_each(|(d, p)| *d += p);
+        }
+    });
     dw
 }
 
@@ -334,17 +338,14 @@ pub fn input_grad(g: &ConvGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     if g.stride == [1, 1] && g.padding[0] < g.kernel[0] && g.padding[1] < g.kernel[1] {
         return input_grad_as_convolution(g, w, dy);
     }
-    let (patch, positions) = (g.patch(), g.positions());
+    let patch = g.patch();
     let mut dx = vec![0.0; g.input_len()];
-    for images in g.chunks() {
-        let n = images.len() * positions;
-        with_scratch(patch * n, g.c_out * n, |cols, rows| {
-            gather_channels(g, dy, images.clone(), rows);
-            // wᵀ as the left operand: element (p, o) = w[o, p].
-            matmul(true, [patch, n, g.c_out], cols, [n, 1], false, w, [1, patch], rows, [n, 1]);
-            col2im(g, cols, images.clone(), &mut dx);
-        });
-    }
+    for_each_chunk(g, |images, n, cols, rows| {
+        gather_channels(g, dy, images.clone(), rows);
+        // wᵀ as the left operand: element (p, o) = w[o, p].
+        matmul(true, [patch, n, g.c_out], cols, [n, 1], false, w, [1, patch], rows, [n, 1]);
+        col2im(g, cols, images, &mut dx);
+    });
     dx
 }
 
