@@ -292,11 +292,11 @@ pub fn run(args: Args) -> Result<()> {
     );
     println!("run folder: {}", dir.display());
 
-    let random_init_knn = match (&test, start_epoch) {
-        (Some(test), 0) => {
-            let random = recipe.method.init(&recipe.backbone, &device).map_err(anyhow::Error::msg)?;
-            Some(knn_top1(random.backbone(), &train, test, &transform, knn, &device)?)
-        }
+    // The baseline is the backbone this run starts from, not a second random draw: a second
+    // model would come after the method's heads in the random stream, so its backbone would
+    // differ from one method to the next even with the same seed.
+    let random_init_knn = match (&test, &args.resume) {
+        (Some(test), None) => Some(knn_top1(trainer.model().backbone(), &train, test, &transform, knn, &device)?),
         _ => None,
     };
     if let Some(k) = random_init_knn {
