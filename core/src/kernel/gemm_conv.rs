@@ -15,6 +15,8 @@
 
 use std::cell::RefCell;
 
+use super::parallel::{for_each_piece, map_parts, threads};
+
 /// Elements of the column matrix built at once: 16 MiB, so a chunk stays near the caches'
 /// reach while its GEMM is still large (a 4×4 map of 512 channels takes 56 images).
 #[cfg(not(test))]
@@ -115,35 +117,6 @@ fn for_each_chunk(g: &ConvGeometry, mut f: impl FnMut(std::ops::Range<usize>, us
 
 /// Weights with fewer elements than this get their gradient's sum split across threads.
 const SPLIT_SUM_BELOW: usize = 1 << 16;
-
-fn threads() -> usize {
-    #[cfg(not(target_arch = "wasm32"))]
-    return rayon::current_num_threads();
-    #[cfg(target_arch = "wasm32")]
-    return 1;
-}
-
-/// `f(0), …, f(parts − 1)`, in parallel where threads exist.
-fn map_parts<T: Send>(parts: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        (0..parts).into_par_iter().map(f).collect()
-    }
-    #[cfg(target_arch = "wasm32")]
-    (0..parts).map(f).collect()
-}
-
-/// Calls `f(index, piece)` on each `len`-sized piece of `data`, in parallel where threads exist.
-fn for_each_piece(data: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        data.par_chunks_mut(len).enumerate().for_each(|(i, piece)| f(i, piece));
-    }
-    #[cfg(target_arch = "wasm32")]
-    data.chunks_mut(len).enumerate().for_each(|(i, piece)| f(i, piece));
-}
 
 /// Fills `cols[patch, n·P]` from the images `images` of `x`.
 fn im2col(g: &ConvGeometry, x: &[f32], images: std::ops::Range<usize>, cols: &mut [f32]) {
@@ -382,6 +355,7 @@ fn input_grad_as_convolution(g: &ConvGeometry, w: &[f32], dy: &[f32]) -> Vec<f32
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::assert_slices_close as assert_close;
 
     /// The definition, one multiply-add at a time.
     fn reference(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
@@ -427,13 +401,6 @@ mod tests {
             g(2, 3, 5, 7, 2, [3, 2], [1, 2], [0, 1]),
             g(5, 2, 6, 6, 3, [3, 3], [1, 1], [1, 1]),
         ]
-    }
-
-    fn assert_close(a: &[f32], b: &[f32], what: &str) {
-        assert_eq!(a.len(), b.len(), "{what}");
-        for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{what}[{i}]: {x} vs {y}");
-        }
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Kernels of our own for the CPU backend (burn-flex), plugged in through burn's backend
-//! extension API, with their backward passes written by hand. Other backends (WebGPU, CUDA)
-//! keep burn's operations.
+//! extension API, with their backward passes written by hand: the convolution and BatchNorm in
+//! training mode. Other backends (WebGPU, CUDA) keep burn's operations.
 
+mod batch_norm;
 mod gemm_conv;
+mod parallel;
 
+pub use batch_norm::NormShape;
 pub use gemm_conv::ConvGeometry;
 
 use burn::backend::autodiff::NodeId;
@@ -14,8 +17,8 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::{DType, Device, Shape, Tensor, TensorData};
 
 /// `conv.forward(x)`, through [`gemm_conv`] on the CPU backend when the layer is a plain one
@@ -28,13 +31,18 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     };
     let plain = conv.bias.is_none() && conv.groups == 1 && conv.dilation == [1, 1];
     match padding {
-        Some([pad_h, pad_w]) if plain && x.dtype() == DType::F32 && x.device().inner() == Device::flex() => {
+        Some([pad_h, pad_w]) if plain && on_flex_f32(&x) => {
             let [stride_h, stride_w] = conv.stride;
             let weight = conv.weight.val().into_dispatch();
             Tensor::from_dispatch(Dispatch::gemm_conv2d(x.into_dispatch(), weight, stride_h, stride_w, pad_h, pad_w))
         }
         _ => conv.forward(x),
     }
+}
+
+/// Whether `x` runs on the CPU backend in `f32`, where this module's kernels apply.
+fn on_flex_f32(x: &Tensor<4>) -> bool {
+    x.dtype() == DType::F32 && x.device().inner() == Device::flex()
 }
 
 /// A 2-D convolution (groups 1, dilation 1, no bias) as im2col + GEMM in all three passes.
@@ -110,6 +118,95 @@ impl<C: CheckpointStrategy> GemmConv for Autodiff<Flex, C> {
     }
 }
 
+/// `bn.forward(x)`: in training (an autodiff device and a layer not frozen) on the CPU backend,
+/// through [`batch_norm`]'s two-pass kernels, with the running statistics updated as burn's
+/// `BatchNorm` updates them; otherwise burn's own.
+pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let device = x.device();
+    if !(device.is_autodiff() && bn.training.is_enabled() && on_flex_f32(&x)) {
+        return bn.forward(x);
+    }
+    let (output, mean, variance) = Dispatch::fused_batch_norm_train(x.into_dispatch(), bn.gamma.val().into_dispatch(), bn.beta.val().into_dispatch(), bn.epsilon);
+    let (mean, variance) = (Tensor::<1>::from_dispatch(mean), Tensor::<1>::from_dispatch(variance));
+    let momentum = bn.momentum;
+    let running = |state: &burn::module::RunningState<Tensor<1>>, batch: Tensor<1>| {
+        state.update(state.value_sync().to_device(&device).mul_scalar(1.0 - momentum).add(batch.detach().mul_scalar(momentum)).detach());
+    };
+    running(&bn.running_mean, mean);
+    running(&bn.running_var, variance);
+    Tensor::from_dispatch(output)
+}
+
+/// BatchNorm over the batch (training mode): the output, the batch mean and the biased batch
+/// variance of each channel.
+#[backend_extension(Flex, Autodiff)]
+pub trait FusedBatchNorm: Backend {
+    fn fused_batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+fn norm_shape(x: &Shape) -> NormShape {
+    let dims = x.dims::<4>();
+    NormShape { batch: dims[0], channels: dims[1], plane: dims[2] * dims[3] }
+}
+
+impl FusedBatchNorm for Flex {
+    fn fused_batch_norm_train(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let (shape, x, gamma, beta) = (x.shape(), contiguous(x), contiguous(gamma), contiguous(beta));
+        let s = norm_shape(&shape);
+        let (y, mean, variance) = batch_norm::forward(s, values(&x), values(&gamma), values(&beta), epsilon);
+        (flex_tensor(y, shape), flex_tensor(mean, [s.channels]), flex_tensor(variance, [s.channels]))
+    }
+}
+
+/// The backward step: the gradients of the input, γ and β, each only when needed.
+#[derive(Debug)]
+struct BatchNormBackward;
+
+impl Backward<Flex, 3> for BatchNormBackward {
+    type State = (NodeId, NodeId, FlexTensor, FlexTensor, f64);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let dy = contiguous(grads.consume::<Flex>(&ops.node));
+        let (x_state, gamma_state, mean, variance, epsilon) = ops.state;
+        let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
+        let gamma = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(gamma_state));
+        let s = norm_shape(&x.shape());
+        let (dx, d_gamma, d_beta) = batch_norm::backward(s, values(&x), values(&dy), values(&gamma), values(&mean), values(&variance), epsilon);
+        for (node, grad, shape) in [(node_x, dx, x.shape()), (node_gamma, d_gamma, gamma.shape()), (node_beta, d_beta, gamma.shape())] {
+            if let Some(node) = node {
+                grads.register::<Flex>(node.id, flex_tensor(grad, shape));
+            }
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> FusedBatchNorm for Autodiff<Flex, C> {
+    fn fused_batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        match BatchNormBackward.prepare::<C>([x.node(), gamma.node(), beta.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let (x_state, gamma_state) = (prep.checkpoint(&x), prep.checkpoint(&gamma));
+                let (y, mean, variance) = Flex::fused_batch_norm_train(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon);
+                let state = (x_state, gamma_state, contiguous(mean.clone()), contiguous(variance.clone()), epsilon);
+                (prep.finish(state, y), <FloatTensor<Self>>::new(mean), <FloatTensor<Self>>::new(variance))
+            }
+            OpsKind::UnTracked(prep) => {
+                let (y, mean, variance) = Flex::fused_batch_norm_train(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon);
+                (prep.finish(y), <FloatTensor<Self>>::new(mean), <FloatTensor<Self>>::new(variance))
+            }
+        }
+    }
+}
+
+/// Each value within 1e-4 of the reference, relative to `1 + |reference|`.
+#[cfg(test)]
+fn assert_slices_close(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{what}[{i}]: {x} vs {y}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,10 +215,7 @@ mod tests {
     use burn::tensor::Distribution;
 
     fn assert_close(a: Tensor<4>, b: Tensor<4>, what: &str) {
-        let (a, b) = (a.into_data().try_to_vec::<f32>().unwrap(), b.into_data().try_to_vec::<f32>().unwrap());
-        assert_eq!(a.len(), b.len(), "{what}");
-        let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs() / (1.0 + y.abs())).fold(0.0, f32::max);
-        assert!(worst < 1e-4, "{what}: relative error {worst}");
+        assert_slices_close(&a.into_data().try_to_vec::<f32>().unwrap(), &b.into_data().try_to_vec::<f32>().unwrap(), what);
     }
 
     /// The layer's output and both gradients equal burn's `conv2d` (forward and autodiff) on the
@@ -160,5 +254,50 @@ mod tests {
         assert_close(conv2d(&conv, x.clone()), conv.forward(x.clone()), "with bias");
         let conv = Conv2dConfig::new([2, 3], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).with_bias(false).init(&device);
         assert_close(conv2d(&conv, x.clone()), conv.forward(x), "no autodiff");
+    }
+
+    /// In training, the output, the running statistics and the gradients of the input, γ and β
+    /// equal burn's `BatchNorm` (momentum 0.1), over two steps and with a strided input.
+    #[test]
+    fn batch_norm_matches_burn_in_training() {
+        use burn::module::Param;
+        use burn::nn::BatchNormConfig;
+        let device = Device::flex().autodiff();
+        let layer = || {
+            let mut bn = BatchNormConfig::new(3).init(&device);
+            bn.gamma = Param::from_tensor(Tensor::from_floats([0.5, -1.5, 2.0], &device));
+            bn.beta = Param::from_tensor(Tensor::from_floats([0.1, 0.2, -0.3], &device));
+            bn
+        };
+        let (ours, theirs) = (layer(), layer());
+        for step in 0..2 {
+            // Channels-last storage seen through a permutation, with an offset per channel.
+            let x = Tensor::<4>::random([4, 5, 7, 3], Distribution::Normal(0.0, 2.0), &device).permute([0, 3, 1, 2]) + (step as f32 + 3.0);
+            let (x_ours, x_theirs) = (x.clone().require_grad(), x.require_grad());
+            let (y_ours, y_theirs) = (batch_norm(&ours, x_ours.clone()), theirs.forward(x_theirs.clone()));
+            assert_close(y_ours.clone(), y_theirs.clone(), "output");
+            let weight_of = |y: Tensor<4>| y.clone() * y.clone().sin();
+            let (grads_ours, grads_theirs) = (weight_of(y_ours).sum().backward(), weight_of(y_theirs).sum().backward());
+            assert_close(x_ours.grad(&grads_ours).unwrap(), x_theirs.grad(&grads_theirs).unwrap(), "input gradient");
+            for (what, a, b) in [
+                ("γ gradient", ours.gamma.grad(&grads_ours).unwrap(), theirs.gamma.grad(&grads_theirs).unwrap()),
+                ("β gradient", ours.beta.grad(&grads_ours).unwrap(), theirs.beta.grad(&grads_theirs).unwrap()),
+                ("running mean", ours.running_mean.value_sync(), theirs.running_mean.value_sync()),
+                ("running variance", ours.running_var.value_sync(), theirs.running_var.value_sync()),
+            ] {
+                assert_close(a.reshape([1, 1, 1, 3]), b.reshape([1, 1, 1, 3]), &format!("{what}, step {step}"));
+            }
+        }
+    }
+
+    /// Without autodiff (evaluation) the layer normalises with its running statistics, as burn's.
+    #[test]
+    fn batch_norm_uses_running_statistics_without_autodiff() {
+        let device = Device::flex();
+        let mut bn = burn::nn::BatchNormConfig::new(2).init(&device);
+        bn.running_mean = burn::module::RunningState::new(Tensor::from_floats([1.0, -2.0], &device));
+        let x = Tensor::<4>::random([2, 2, 3, 3], Distribution::Normal(0.0, 1.0), &device);
+        let expected = (x.clone() - Tensor::<1>::from_floats([1.0, -2.0], &device).reshape([1, 2, 1, 1])).div_scalar((1.0f32 + 1e-5).sqrt());
+        assert_close(batch_norm(&bn, x), expected, "inference");
     }
 }

@@ -1,0 +1,180 @@
+//! BatchNorm in training mode on plain `f32` slices of shape `[N, C, L]` (`L` = H·W), with the
+//! statistics of each channel taken over its `M = N·L` values:
+//!
+//! - forward:  `μ = Σx / M`, `σ² = Σ(x − μ)² / M` (biased, as burn's), `y = γ·(x − μ)/√(σ² + ε) + β`
+//! - backward: with `x̂ = (x − μ)/√(σ² + ε)`: `dβ = Σdy`, `dγ = Σdy·x̂`,
+//!   `dx = γ/√(σ² + ε) · (dy − dβ/M − x̂·dγ/M)`
+//!
+//! Three passes forward (mean, variance, output) and two backward (both sums at once, then the
+//! input gradient). burn 0.22's default builds the same from about ten tensor operations, two of
+//! them copies that move channels to the front, and each is a pass over the activation.
+
+use super::parallel::{for_each_piece, map_parts, threads};
+
+/// `[N, C, L]`: images, channels, values per channel and image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NormShape {
+    pub batch: usize,
+    pub channels: usize,
+    pub plane: usize,
+}
+
+impl NormShape {
+    fn len(&self) -> usize {
+        self.batch * self.channels * self.plane
+    }
+
+    /// `M`, the values each channel's statistics are taken over.
+    fn count(&self) -> f64 {
+        (self.batch * self.plane) as f64
+    }
+}
+
+/// `[Σ f(a, b)₀, Σ f(a, b)₁]` over two planes, summed in eight `f32` lanes (which the compiler
+/// turns into vector instructions) and returned as `f64`.
+fn plane_sums(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> [f32; 2]) -> [f64; 2] {
+    let mut lanes = [[0.0f32; 8]; 2];
+    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let mut tail = [0.0f64; 2];
+    for (&x, &y) in a_chunks.remainder().iter().zip(b_chunks.remainder()) {
+        let [p, q] = f(x, y);
+        tail = [tail[0] + p as f64, tail[1] + q as f64];
+    }
+    for (ca, cb) in a_chunks.zip(b_chunks) {
+        for i in 0..8 {
+            let [p, q] = f(ca[i], cb[i]);
+            lanes[0][i] += p;
+            lanes[1][i] += q;
+        }
+    }
+    let total = |k: usize| lanes[k].iter().map(|&l| l as f64).sum::<f64>() + tail[k];
+    [total(0), total(1)]
+}
+
+/// Per channel, the two sums of `term(channel, a_plane, b_plane)` over all images. The images are
+/// split into one part per thread; the parts' sums are added in order.
+fn channel_sums(s: NormShape, a: &[f32], b: &[f32], term: impl Fn(usize, &[f32], &[f32]) -> [f64; 2] + Sync + Send) -> Vec<[f64; 2]> {
+    let parts = threads().clamp(1, s.batch.max(1));
+    let image_len = s.channels * s.plane;
+    let partial = map_parts(parts, |part| {
+        let mut sums = vec![[0.0f64; 2]; s.channels];
+        for image in s.batch * part / parts..s.batch * (part + 1) / parts {
+            for (c, sum) in sums.iter_mut().enumerate() {
+                let at = image * image_len + c * s.plane;
+                let [p, q] = term(c, &a[at..at + s.plane], &b[at..at + s.plane]);
+                *sum = [sum[0] + p, sum[1] + q];
+            }
+        }
+        sums
+    });
+    let mut total = vec![[0.0f64; 2]; s.channels];
+    for sums in partial {
+        for (t, p) in total.iter_mut().zip(sums) {
+            *t = [t[0] + p[0], t[1] + p[1]];
+        }
+    }
+    total
+}
+
+/// `out[i] = f(channel, x[i], other[i])` over every plane, in parallel where threads exist.
+fn map_planes(s: NormShape, x: &[f32], other: &[f32], f: impl Fn(usize, f32, f32) -> f32 + Sync + Send) -> Vec<f32> {
+    let mut out = vec![0.0; s.len()];
+    for_each_piece(&mut out, s.plane.max(1), |index, plane| {
+        let (c, at) = (index % s.channels, index * s.plane);
+        for ((o, &v), &w) in plane.iter_mut().zip(&x[at..at + s.plane]).zip(&other[at..at + s.plane]) {
+            *o = f(c, v, w);
+        }
+    });
+    out
+}
+
+/// The output `y`, the batch mean and the biased batch variance of each channel.
+pub fn forward(s: NormShape, x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    assert_eq!((x.len(), gamma.len(), beta.len()), (s.len(), s.channels, s.channels), "{s:?}");
+    let mean: Vec<f32> = channel_sums(s, x, x, |_, p, _| plane_sums(p, p, |v, _| [v, 0.0])).iter().map(|t| (t[0] / s.count()) as f32).collect();
+    let variance: Vec<f32> = channel_sums(s, x, x, |c, p, _| plane_sums(p, p, |v, _| [(v - mean[c]) * (v - mean[c]), 0.0]))
+        .iter()
+        .map(|t| (t[0] / s.count()) as f32)
+        .collect();
+    let scale: Vec<f32> = (0..s.channels).map(|c| (gamma[c] as f64 / (variance[c] as f64 + epsilon).sqrt()) as f32).collect();
+    let y = map_planes(s, x, x, |c, v, _| (v - mean[c]) * scale[c] + beta[c]);
+    (y, mean, variance)
+}
+
+/// The gradients `(dx, dγ, dβ)` from `dy`, given the input and the statistics of the forward pass.
+pub fn backward(s: NormShape, x: &[f32], dy: &[f32], gamma: &[f32], mean: &[f32], variance: &[f32], epsilon: f64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    assert_eq!((x.len(), dy.len(), gamma.len(), mean.len(), variance.len()), (s.len(), s.len(), s.channels, s.channels, s.channels), "{s:?}");
+    let inv_std: Vec<f64> = variance.iter().map(|&v| 1.0 / (v as f64 + epsilon).sqrt()).collect();
+    // Σdy and Σdy·(x − μ) in one pass.
+    let sums = channel_sums(s, dy, x, |c, g, p| plane_sums(g, p, |d, v| [d, d * (v - mean[c])]));
+    let d_beta: Vec<f64> = sums.iter().map(|t| t[0]).collect();
+    let d_gamma: Vec<f64> = sums.iter().zip(&inv_std).map(|(t, i)| t[1] * i).collect();
+    // dx = k·(dy − a − (x − μ)·b) with k = γ/σ, a = dβ/M, b = dγ/(σ·M).
+    let k: Vec<f32> = (0..s.channels).map(|c| (gamma[c] as f64 * inv_std[c]) as f32).collect();
+    let a: Vec<f32> = d_beta.iter().map(|d| (d / s.count()) as f32).collect();
+    let b: Vec<f32> = (0..s.channels).map(|c| (d_gamma[c] * inv_std[c] / s.count()) as f32).collect();
+    let dx = map_planes(s, dy, x, |c, d, v| k[c] * (d - a[c] - (v - mean[c]) * b[c]));
+    (dx, d_gamma.iter().map(|&g| g as f32).collect(), d_beta.iter().map(|&g| g as f32).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::assert_slices_close as assert_close;
+
+    /// One channel of 1, 2, 3, 4 (two images of two values): μ = 2.5, σ² = 1.25.
+    #[test]
+    fn forward_by_hand() {
+        let s = NormShape { batch: 2, channels: 1, plane: 2 };
+        let (y, mean, variance) = forward(s, &[1.0, 2.0, 3.0, 4.0], &[2.0], &[0.5], 0.0);
+        assert_close(&mean, &[2.5], "mean");
+        assert_close(&variance, &[1.25], "variance");
+        let sd = 1.25f32.sqrt();
+        assert_close(&y, &[-1.5, -0.5, 0.5, 1.5].map(|d| 2.0 * d / sd + 0.5), "y");
+    }
+
+    /// A batch mean far from zero (1000 + small spread) keeps the output's precision: the
+    /// output subtracts the mean before scaling.
+    #[test]
+    fn a_large_mean_does_not_cancel_the_output() {
+        let s = NormShape { batch: 1, channels: 1, plane: 4 };
+        let (y, _, variance) = forward(s, &[1000.0, 1001.0, 1002.0, 1003.0], &[1.0], &[0.0], 0.0);
+        assert_close(&variance, &[1.25], "variance");
+        assert_close(&y, &[-1.5, -0.5, 0.5, 1.5].map(|d| d / 1.25f32.sqrt()), "y");
+    }
+
+    /// Every gradient entry equals the central difference of `L = Σ y·r` (a fixed random `r`),
+    /// with odd sizes, more images than threads, and planes not a multiple of the eight lanes.
+    #[test]
+    fn gradients_are_the_partial_derivatives() {
+        let s = NormShape { batch: 5, channels: 3, plane: 11 };
+        let value = |i: usize, seed: usize| (((i * 7919 + seed * 104729) % 1000) as f32 / 500.0 - 1.0) * (1.0 + seed as f32);
+        let x: Vec<f32> = (0..s.len()).map(|i| value(i, 1)).collect();
+        let r: Vec<f32> = (0..s.len()).map(|i| value(i, 2)).collect();
+        let (gamma, beta) = ([0.5, -1.5, 2.0], [0.1, 0.2, -0.3]);
+        let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| -> f64 {
+            let (y, _, _) = forward(s, x, gamma, beta, 1e-5);
+            y.iter().zip(&r).map(|(&y, &r)| y as f64 * r as f64).sum()
+        };
+        let (_, mean, variance) = forward(s, &x, &gamma, &beta, 1e-5);
+        let (dx, d_gamma, d_beta) = backward(s, &x, &r, &gamma, &mean, &variance, 1e-5);
+        let h = 1e-2;
+        let numeric = |values: &[f32], i: usize, f: &dyn Fn(&[f32]) -> f64| {
+            let (mut up, mut down) = (values.to_vec(), values.to_vec());
+            up[i] += h;
+            down[i] -= h;
+            ((f(&up) - f(&down)) / (2.0 * h as f64)) as f32
+        };
+        let dx_numeric: Vec<f32> = (0..x.len()).map(|i| numeric(&x, i, &|v| loss(v, &gamma, &beta))).collect();
+        let d_gamma_numeric: Vec<f32> = (0..3).map(|i| numeric(&gamma, i, &|v| loss(&x, v, &beta))).collect();
+        let d_beta_numeric: Vec<f32> = (0..3).map(|i| numeric(&beta, i, &|v| loss(&x, &gamma, v))).collect();
+        let close = |a: &[f32], b: &[f32], what: &str| {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                assert!((x - y).abs() <= 2e-2 * (1.0 + y.abs()), "{what}[{i}]: {x} vs numeric {y}");
+            }
+        };
+        close(&dx, &dx_numeric, "dx");
+        close(&d_gamma, &d_gamma_numeric, "dγ");
+        close(&d_beta, &d_beta_numeric, "dβ");
+    }
+}
