@@ -10,7 +10,7 @@ pub use mlp::{LastNorm, Mlp, MlpConfig};
 pub use resnet::{ResNet, ResNetDepth, Stem};
 pub use vit::{TransformerBlock, Vit, VitConfig, VitPool, VitSize, VitTokens, layer_norm, resize_position_embeddings};
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -90,7 +90,7 @@ impl BackboneConfig {
         if self.width == 0 {
             return Err("backbone width must be at least 1".into());
         }
-        let backbone = match self.arch.as_str() {
+        Ok(match self.arch.as_str() {
             "resnet18" => Backbone::ResNet(ResNet::new(ResNetDepth::R18, self.width, self.stem, device)),
             "resnet34" => Backbone::ResNet(ResNet::new(ResNetDepth::R34, self.width, self.stem, device)),
             "resnet50" => Backbone::ResNet(ResNet::new(ResNetDepth::R50, self.width, self.stem, device)),
@@ -106,24 +106,8 @@ impl BackboneConfig {
                 Backbone::Vit(config.init(device))
             }
             other => return Err(format!("unknown backbone '{other}'; choose resnet18, resnet34, resnet50, convnet, vit, vit_tiny, vit_small or vit_base")),
-        };
-        draw_parameters(&backbone);
-        Ok(backbone)
+        })
     }
-}
-
-/// Draws the values of every parameter of `module` now, in the module's order. burn draws a
-/// parameter when it is first used, so without this a backbone's initial weights would depend
-/// on what its method drew first (a queue's random keys, a head), and one seed would give each
-/// method a different starting backbone.
-fn draw_parameters(module: &impl Module) {
-    struct Draw;
-    impl ModuleVisitor for Draw {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let _ = param.val();
-        }
-    }
-    module.visit(&mut Draw);
 }
 
 /// An encoder from `[N, 3, H, W]` images to `[N, feature_dim]` pooled features.
