@@ -119,8 +119,8 @@ impl<C: CheckpointStrategy> GemmConv for Autodiff<Flex, C> {
 }
 
 /// `bn.forward(x)`: in training (an autodiff device and a layer not frozen) on the CPU backend,
-/// through [`batch_norm`]'s two-pass kernels, with the running statistics updated as burn's
-/// `BatchNorm` updates them; otherwise burn's own.
+/// through [`batch_norm`]'s kernels (three passes forward, two backward), with the running
+/// statistics updated as burn's `BatchNorm` updates them; otherwise burn's own.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let device = x.device();
     if !(device.is_autodiff() && bn.training.is_enabled() && on_flex_f32(&x)) {
@@ -158,7 +158,8 @@ impl FusedBatchNorm for Flex {
     }
 }
 
-/// The backward step: the gradients of the input, γ and β, each only when needed.
+/// The backward step: the gradients of the input, γ and β (one pass gives all three; each is
+/// registered only for a tracked parent).
 #[derive(Debug)]
 struct BatchNormBackward;
 
