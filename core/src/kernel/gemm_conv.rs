@@ -15,6 +15,7 @@
 
 use std::cell::RefCell;
 
+use super::implicit_gemm;
 use super::parallel::{for_each_piece, map_parts, threads};
 
 /// Elements of the column matrix built at once: 16 MiB, so a chunk stays near the caches'
@@ -58,15 +59,15 @@ impl ConvGeometry {
         self.c_in * self.kernel[0] * self.kernel[1]
     }
 
-    fn input_len(&self) -> usize {
+    pub(super) fn input_len(&self) -> usize {
         self.batch * self.c_in * self.height * self.width
     }
 
-    fn output_len(&self) -> usize {
+    pub(super) fn output_len(&self) -> usize {
         self.batch * self.c_out * self.positions()
     }
 
-    fn weight_len(&self) -> usize {
+    pub(super) fn weight_len(&self) -> usize {
         self.c_out * self.patch()
     }
 
@@ -190,7 +191,7 @@ fn col2im(g: &ConvGeometry, cols: &[f32], images: std::ops::Range<usize>, dx: &m
 /// `dst[m, n] = (accumulate ? dst : 0) + lhs[m, k] · rhs[k, n]`, each operand given by its
 /// row and column strides; on all threads when `parallel`.
 #[allow(clippy::too_many_arguments)]
-fn matmul(
+pub(super) fn matmul(
     parallel: bool,
     [m, n, k]: [usize; 3],
     dst: &mut [f32],
@@ -266,6 +267,9 @@ fn scatter_channels(g: &ConvGeometry, rows: &[f32], images: std::ops::Range<usiz
 /// `y = conv2d(x, w)`, shape `[N, O, Ho, Wo]` flattened.
 pub fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     assert_eq!((x.len(), w.len()), (g.input_len(), g.weight_len()), "{g:?}");
+    if implicit_gemm::applies(g) {
+        return implicit_gemm::forward(g, x, w);
+    }
     let patch = g.patch();
     let mut y = vec![0.0; g.output_len()];
     for_each_chunk(g, |images, n, cols, rows| {
@@ -279,6 +283,9 @@ pub fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
 /// The gradient of the loss with respect to `w`, given `dy` (the gradient with respect to `y`).
 pub fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     assert_eq!((x.len(), dy.len()), (g.input_len(), g.output_len()), "{g:?}");
+    if implicit_gemm::applies(g) {
+        return implicit_gemm::weight_grad(g, x, dy);
+    }
     let patch = g.patch();
     let mut dw = vec![0.0; g.weight_len()];
     // The GEMM parallelises over its output only, so a small weight (16 × 144 in ResNet-18 at
@@ -353,12 +360,12 @@ fn input_grad_as_convolution(g: &ConvGeometry, w: &[f32], dy: &[f32]) -> Vec<f32
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::kernel::assert_slices_close as assert_close;
 
     /// The definition, one multiply-add at a time.
-    fn reference(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+    pub(in crate::kernel) fn reference(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
         let (ho, wo) = (g.out_height(), g.out_width());
         let [kh, kw] = g.kernel;
         let mut y = vec![0.0; g.output_len()];
@@ -387,7 +394,8 @@ mod tests {
         y
     }
 
-    fn values(len: usize, seed: u32) -> Vec<f32> {
+    /// Deterministic values in [−1, 1).
+    pub(in crate::kernel) fn test_values(len: usize, seed: u32) -> Vec<f32> {
         (0..len as u32).map(|i| ((i.wrapping_mul(2654435761).wrapping_add(seed * 97)) % 1000) as f32 / 500.0 - 1.0).collect()
     }
 
@@ -400,13 +408,16 @@ mod tests {
             g(1, 2, 11, 10, 2, [7, 7], [2, 2], [3, 3]),
             g(2, 3, 5, 7, 2, [3, 2], [1, 2], [0, 1]),
             g(5, 2, 6, 6, 3, [3, 3], [1, 1], [1, 1]),
+            // Forward, weight gradient and (as a convolution of dy) input gradient through
+            // `implicit_gemm`.
+            g(2, 8, 8, 9, 8, [3, 3], [1, 1], [1, 1]),
         ]
     }
 
     #[test]
     fn forward_matches_the_definition() {
         for g in geometries() {
-            let (x, w) = (values(g.input_len(), 1), values(g.weight_len(), 2));
+            let (x, w) = (test_values(g.input_len(), 1), test_values(g.weight_len(), 2));
             assert_close(&forward(&g, &x, &w), &reference(&g, &x, &w), &format!("{g:?}"));
         }
     }
@@ -418,7 +429,7 @@ mod tests {
     #[test]
     fn gradients_are_the_partial_derivatives() {
         for g in geometries() {
-            let (x, w, dy) = (values(g.input_len(), 3), values(g.weight_len(), 4), values(g.output_len(), 5));
+            let (x, w, dy) = (test_values(g.input_len(), 3), test_values(g.weight_len(), 4), test_values(g.output_len(), 5));
             let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f32>();
             let dx = input_grad(&g, &w, &dy);
             let dw = weight_grad(&g, &x, &dy);

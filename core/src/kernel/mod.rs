@@ -4,6 +4,7 @@
 
 mod batch_norm;
 mod gemm_conv;
+mod implicit_gemm;
 mod parallel;
 
 pub use batch_norm::NormShape;
@@ -220,11 +221,12 @@ mod tests {
     }
 
     /// The layer's output and both gradients equal burn's `conv2d` (forward and autodiff) on the
-    /// CPU backend, for ResNet's kinds of convolution and a strided (non-contiguous) input.
+    /// CPU backend, for ResNet's kinds of convolution (the last through `implicit_gemm`) and a
+    /// strided (non-contiguous) input.
     #[test]
     fn matches_burn_conv2d_with_gradients() {
         let device = Device::flex().autodiff();
-        for (c_in, c_out, kernel, stride, size) in [(3, 8, 3, 1, 9), (8, 16, 3, 2, 10), (8, 16, 1, 2, 10), (3, 4, 7, 2, 13)] {
+        for (c_in, c_out, kernel, stride, size) in [(3, 8, 3, 1, 9), (8, 16, 3, 2, 10), (8, 16, 1, 2, 10), (3, 4, 7, 2, 13), (16, 8, 3, 1, 9)] {
             let pad = kernel / 2;
             let conv = Conv2dConfig::new([c_in, c_out], [kernel, kernel])
                 .with_stride([stride, stride])

@@ -1,0 +1,276 @@
+//! Stride-1 convolutions as implicit GEMMs over one padded, channels-last copy of each image.
+//!
+//! Store an image zero-padded and channels-last, `X[(py·Wp + px)·C + c]` (`Wp = W + 2·pad`).
+//! Output position `(oy, ox)`, read as `q = oy·Wp + ox` on a "wide" grid of `Ho·Wp` positions,
+//! finds its input under kernel tap `(ky, kx)` at padded position `q + ky·Wp + kx`. So the
+//! `kw·C` inputs of kernel row `ky` are consecutive in memory, starting at `(q + ky·Wp)·C`: the
+//! column matrix of kernel row `ky` *is* the padded image, read with a column stride of `C`.
+//! With `r = kx·C + c` and the weight rearranged as `Wk[ky][r][o] = w[o, c, ky, kx]`:
+//!
+//! - forward:         `Yw[q, o]      = Σ_ky Σ_r Wk[ky][r, o] · X[(q + ky·Wp)·C + r]`
+//! - weight gradient: `dWk[ky][r, o] = Σ_q  X[(q + ky·Wp)·C + r] · dYw[q, o]`
+//!
+//! where `dYw` is `dy` on the wide grid with zeros in the `Wp − Wo` columns that are not
+//! outputs. Each is `kh` GEMMs per image of inner size `kw·C`, reading the image in place; im2col
+//! instead writes and re-reads `kh·kw` copies of it, which made the thin early layers of a ResNet
+//! (16–64 channels on 32×32 maps) memory-bound. The wide grid computes `Wp/Wo − 1` extra columns
+//! (6 % at 32×32, 25 % at 8×8), so the path is for maps at least [`MIN_OUT_WIDTH`] wide. The input
+//! gradient of a stride-1 convolution is itself a stride-1 convolution (`gemm_conv::input_grad`),
+//! so it takes this path too. Images are independent: one task per image, one thread per task.
+
+use std::cell::RefCell;
+
+use super::gemm_conv::{ConvGeometry, matmul};
+use super::parallel::{for_each_piece, map_parts, threads};
+
+/// Narrower maps waste too much of the wide grid (50 % at 4×4, where im2col's GEMM is already
+/// compute-bound).
+const MIN_OUT_WIDTH: usize = 8;
+/// Fewer input channels make each GEMM's inner size (`kw·C`) too short (the RGB stem: 9).
+const MIN_CHANNELS: usize = 8;
+
+/// Whether a convolution takes this path.
+pub(super) fn applies(g: &ConvGeometry) -> bool {
+    g.stride == [1, 1] && g.c_in >= MIN_CHANNELS && g.out_width() >= MIN_OUT_WIDTH
+}
+
+/// The padded image's sizes: width `Wp`, the wide grid's positions `Ho·Wp`, and the positions
+/// of the channels-last copy (`Hp·Wp` plus `kw − 1` that the last wide row's unused columns reach
+/// past the bottom-right corner).
+struct Padded {
+    width: usize,
+    wide_positions: usize,
+    positions: usize,
+}
+
+fn padded(g: &ConvGeometry) -> Padded {
+    let width = g.width + 2 * g.padding[1];
+    let height = g.height + 2 * g.padding[0];
+    Padded { width, wide_positions: g.out_height() * width, positions: height * width + g.kernel[1] - 1 }
+}
+
+thread_local! {
+    /// One image's padded copy and its wide output (or output gradient), kept between calls.
+    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Runs `f(padded, wide)` with this thread's scratch of the given lengths (contents unspecified).
+fn with_scratch<R>(padded_len: usize, wide_len: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+    SCRATCH.with(|scratch| {
+        let (padded, wide) = &mut *scratch.borrow_mut();
+        for (buffer, len) in [(&mut *padded, padded_len), (&mut *wide, wide_len)] {
+            if buffer.len() < len {
+                buffer.resize(len, 0.0);
+            }
+        }
+        f(&mut padded[..padded_len], &mut wide[..wide_len])
+    })
+}
+
+/// Rows to pixels: `pixels[x·channels + c] = rows[c·row_stride + x]` for `x < len`. Eight
+/// channels at a time: eight sequential reads and one contiguous write per pixel (a plain
+/// strided loop ran at half the speed).
+fn interleave(rows: &[f32], row_stride: usize, channels: usize, len: usize, pixels: &mut [f32]) {
+    let pixels = &mut pixels[..len * channels];
+    let grouped = channels / 8 * 8;
+    for c in (0..grouped).step_by(8) {
+        let src: [&[f32]; 8] = std::array::from_fn(|i| &rows[(c + i) * row_stride..][..len]);
+        for (x, pixel) in pixels.chunks_exact_mut(channels).enumerate() {
+            for (i, value) in pixel[c..c + 8].iter_mut().enumerate() {
+                *value = src[i][x];
+            }
+        }
+    }
+    for c in grouped..channels {
+        for (pixel, value) in pixels.chunks_exact_mut(channels).zip(&rows[c * row_stride..][..len]) {
+            pixel[c] = *value;
+        }
+    }
+}
+
+/// Pixels to rows, the inverse of [`interleave`]: `rows[c·row_stride + x] = pixels[x·channels + c]`.
+fn deinterleave(pixels: &[f32], channels: usize, len: usize, rows: &mut [f32], row_stride: usize) {
+    for (x, pixel) in pixels[..len * channels].chunks_exact(channels).enumerate() {
+        for (c, value) in pixel.iter().enumerate() {
+            rows[c * row_stride + x] = *value;
+        }
+    }
+}
+
+/// Writes one image `[C, H, W]` into `padded`, channels-last with zero borders.
+fn pad_channels_last(g: &ConvGeometry, image: &[f32], padded: &mut [f32]) {
+    let (c_in, width, plane) = (g.c_in, g.width, g.height * g.width);
+    let padded_width = width + 2 * g.padding[1];
+    let row_start = |y: usize| ((y + g.padding[0]) * padded_width + g.padding[1]) * c_in;
+    padded[..row_start(0)].fill(0.0);
+    for y in 0..g.height {
+        let start = row_start(y);
+        interleave(&image[y * width..], plane, c_in, width, &mut padded[start..]);
+        // This row's right border, the next row's left one (or the bottom rows after the last).
+        let gap_end = if y + 1 < g.height { row_start(y + 1) } else { padded.len() };
+        padded[start + width * c_in..gap_end].fill(0.0);
+    }
+}
+
+/// `Wk[ky][kx·C + c][o] = w[o, c, ky, kx]`.
+fn kernel_rows(g: &ConvGeometry, w: &[f32]) -> Vec<f32> {
+    let [kh, kw] = g.kernel;
+    let mut rows = vec![0.0; w.len()];
+    for o in 0..g.c_out {
+        for c in 0..g.c_in {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    rows[((ky * kw + kx) * g.c_in + c) * g.c_out + o] = w[((o * g.c_in + c) * kh + ky) * kw + kx];
+                }
+            }
+        }
+    }
+    rows
+}
+
+/// `y = conv2d(x, w)` for a stride-1 convolution, shape `[N, O, Ho, Wo]` flattened.
+pub(super) fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+    debug_assert_eq!(g.stride, [1, 1]);
+    let p = padded(g);
+    let (c_in, c_out, [kh, kw]) = (g.c_in, g.c_out, g.kernel);
+    let (out_height, out_width) = (g.out_height(), g.out_width());
+    let row_len = kw * c_in;
+    let rows = kernel_rows(g, w);
+    let mut y = vec![0.0; g.batch * c_out * out_height * out_width];
+    for_each_piece(&mut y, c_out * out_height * out_width, |image, out| {
+        with_scratch(p.positions * c_in, p.wide_positions * c_out, |padded, wide| {
+            pad_channels_last(g, &x[image * c_in * g.height * g.width..][..c_in * g.height * g.width], padded);
+            // wide[q·O + o] (+)= Σ_r Wk[ky][r, o] · X[(q + ky·Wp)·C + r]
+            for ky in 0..kh {
+                let lhs = &rows[ky * row_len * c_out..][..row_len * c_out];
+                let rhs = &padded[ky * p.width * c_in..];
+                matmul(false, [c_out, p.wide_positions, row_len], wide, [1, c_out], ky > 0, lhs, [1, c_out], rhs, [1, c_in]);
+            }
+            // The wide grid, channels-last, into NCHW without the unused columns.
+            for oy in 0..out_height {
+                deinterleave(&wide[oy * p.width * c_out..], c_out, out_width, &mut out[oy * out_width..], out_height * out_width);
+            }
+        })
+    });
+    y
+}
+
+/// The gradient of the loss with respect to `w` of a stride-1 convolution, given `dy`.
+pub(super) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    debug_assert_eq!(g.stride, [1, 1]);
+    let p = padded(g);
+    let (c_in, c_out, [kh, kw]) = (g.c_in, g.c_out, g.kernel);
+    let (out_height, out_width) = (g.out_height(), g.out_width());
+    let (row_len, out_plane, in_plane) = (kw * c_in, out_height * out_width, g.height * g.width);
+    // One partial sum per thread over its share of the images, added up at the end.
+    let parts = threads().clamp(1, g.batch.max(1));
+    let partial_sums = map_parts(parts, |part| {
+        let mut rows = vec![0.0; kh * row_len * c_out];
+        with_scratch(p.positions * c_in, p.wide_positions * c_out, |padded, wide| {
+            for (done, image) in (g.batch * part / parts..g.batch * (part + 1) / parts).enumerate() {
+                pad_channels_last(g, &x[image * c_in * in_plane..][..c_in * in_plane], padded);
+                // dYw[q·O + o]: dy on the wide grid, zero in the columns that are not outputs.
+                let dy_image = &dy[image * c_out * out_plane..][..c_out * out_plane];
+                for oy in 0..out_height {
+                    let wide_row = &mut wide[oy * p.width * c_out..][..p.width * c_out];
+                    interleave(&dy_image[oy * out_width..], out_plane, c_out, out_width, wide_row);
+                    wide_row[out_width * c_out..].fill(0.0);
+                }
+                // dWk[ky][r, o] (+)= Σ_q X[(q + ky·Wp)·C + r] · dYw[q, o], as [O × r] = dYwᵀ · X.
+                for ky in 0..kh {
+                    let dst = &mut rows[ky * row_len * c_out..][..row_len * c_out];
+                    let rhs = &padded[ky * p.width * c_in..];
+                    matmul(false, [c_out, row_len, p.wide_positions], dst, [1, c_out], done > 0, wide, [1, c_out], rhs, [c_in, 1]);
+                }
+            }
+        });
+        rows
+    });
+    let mut rows = vec![0.0; kh * row_len * c_out];
+    for partial in partial_sums {
+        rows.iter_mut().zip(partial).for_each(|(r, p)| *r += p);
+    }
+    let mut dw = vec![0.0; rows.len()];
+    for o in 0..c_out {
+        for c in 0..c_in {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    dw[((o * c_in + c) * kh + ky) * kw + kx] = rows[((ky * kw + kx) * c_in + c) * c_out + o];
+                }
+            }
+        }
+    }
+    dw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::assert_slices_close as assert_close;
+    use crate::kernel::gemm_conv::tests::{reference, test_values};
+
+    /// Stride-1 shapes, including rectangular kernels, no padding, wide padding, odd sizes and a
+    /// channel count that is no multiple of a SIMD width.
+    fn geometries() -> Vec<ConvGeometry> {
+        let g = |batch, c_in, height, width, c_out, kernel, padding| ConvGeometry { batch, c_in, height, width, c_out, kernel, stride: [1, 1], padding };
+        vec![
+            g(3, 3, 7, 6, 4, [3, 3], [1, 1]),
+            g(2, 5, 9, 8, 3, [3, 2], [1, 0]),
+            g(1, 2, 6, 7, 2, [3, 3], [0, 0]),
+            g(2, 3, 5, 5, 4, [5, 5], [2, 2]),
+            g(2, 4, 4, 9, 6, [1, 1], [0, 0]),
+            g(1, 9, 8, 8, 7, [3, 3], [2, 1]),
+            // Five images over two threads' partial sums.
+            g(5, 3, 5, 5, 4, [3, 3], [1, 1]),
+        ]
+    }
+
+    /// Fills every thread's scratch with NaN, so that any value a kernel reads without writing it
+    /// first (a border, a column that is not an output) shows.
+    fn poison_scratch() {
+        rayon::broadcast(|_| {
+            SCRATCH.with(|scratch| {
+                let (padded, wide) = &mut *scratch.borrow_mut();
+                for buffer in [padded, wide] {
+                    buffer.clear();
+                    buffer.resize(1 << 16, f32::NAN);
+                }
+            })
+        });
+    }
+
+    #[test]
+    fn forward_matches_the_definition() {
+        for g in geometries() {
+            poison_scratch();
+            let (x, w) = (test_values(g.input_len(), 1), test_values(g.weight_len(), 2));
+            assert_close(&forward(&g, &x, &w), &reference(&g, &x, &w), &format!("{g:?}"));
+        }
+    }
+
+    /// The weight gradient is the adjoint of the forward map in `w`: entry `i` is ⟨dy, conv(x, eᵢ)⟩.
+    /// dy is nonzero everywhere, so values leaking in from the wide grid's unused columns would show.
+    #[test]
+    fn weight_gradient_is_the_partial_derivative() {
+        for g in geometries() {
+            poison_scratch();
+            let (x, dy) = (test_values(g.input_len(), 3), test_values(g.output_len(), 4));
+            let dw = weight_grad(&g, &x, &dy);
+            for i in 0..g.weight_len() {
+                let mut unit = vec![0.0; g.weight_len()];
+                unit[i] = 1.0;
+                let expected: f32 = dy.iter().zip(reference(&g, &x, &unit)).map(|(a, b)| a * b).sum();
+                assert!((dw[i] - expected).abs() < 1e-4 * (1.0 + expected.abs()), "{g:?} dw[{i}]: {} vs {expected}", dw[i]);
+            }
+        }
+    }
+
+    /// ResNet's stride-1 layers from 8 input channels and 8-pixel maps up take this path; the RGB
+    /// stem, strided layers and 4×4 maps do not.
+    #[test]
+    fn applies_to_wide_maps_with_enough_channels() {
+        let g = |c_in, size, stride| ConvGeometry { batch: 1, c_in, height: size, width: size, c_out: 8, kernel: [3, 3], stride: [stride, stride], padding: [1, 1] };
+        assert!(applies(&g(16, 32, 1)) && applies(&g(8, 8, 1)));
+        assert!(!applies(&g(3, 32, 1)) && !applies(&g(16, 32, 2)) && !applies(&g(64, 4, 1)));
+    }
+}
