@@ -5,8 +5,8 @@
 //! - backward: with `x̂ = (x − μ)/√(σ² + ε)`: `dβ = Σdy`, `dγ = Σdy·x̂`,
 //!   `dx = γ/√(σ² + ε) · (dy − dβ/M − x̂·dγ/M)`
 //!
-//! Three passes forward (mean, variance, output) and two backward (both sums at once, then the
-//! input gradient). burn 0.22's default builds the same from about ten tensor operations, two of
+//! Two passes forward (both statistics, from shifted sums; then the output) and two backward
+//! (both sums at once, then the input gradient). burn 0.22's default builds the same from about ten tensor operations, two of
 //! them copies that move channels to the front, and each is a pass over the activation.
 
 use super::parallel::{for_each_piece, map_parts, threads};
@@ -91,11 +91,24 @@ fn map_planes(s: NormShape, x: &[f32], other: &[f32], f: impl Fn(usize, f32, f32
 /// The output `y`, the batch mean and the biased batch variance of each channel.
 pub fn forward(s: NormShape, x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     assert_eq!((x.len(), gamma.len(), beta.len()), (s.len(), s.channels, s.channels), "{s:?}");
-    let mean: Vec<f32> = channel_sums(s, x, x, |_, p, _| plane_sums(p, p, |v, _| [v, 0.0])).iter().map(|t| (t[0] / s.count()) as f32).collect();
-    let variance: Vec<f32> = channel_sums(s, x, x, |c, p, _| plane_sums(p, p, |v, _| [(v - mean[c]) * (v - mean[c]), 0.0]))
+    // Both statistics in one pass, from the sums of d = x − K and d², where the shift K is the
+    // channel's first value: σ² = E[d²] − E[d]² then does not cancel when the mean is large
+    // against the spread (E[d] is of the order of σ, not of μ).
+    let shift: Vec<f32> = (0..s.channels).map(|c| x.get(c * s.plane).copied().unwrap_or(0.0)).collect();
+    let sums = channel_sums(s, x, x, |c, p, _| {
+        plane_sums(p, p, |v, _| {
+            let d = v - shift[c];
+            [d, d * d]
+        })
+    });
+    let (mean, variance): (Vec<f32>, Vec<f32>) = sums
         .iter()
-        .map(|t| (t[0] / s.count()) as f32)
-        .collect();
+        .zip(&shift)
+        .map(|(t, &k)| {
+            let (mean_d, mean_d2) = (t[0] / s.count(), t[1] / s.count());
+            ((k as f64 + mean_d) as f32, (mean_d2 - mean_d * mean_d).max(0.0) as f32)
+        })
+        .unzip();
     let scale: Vec<f32> = (0..s.channels).map(|c| (gamma[c] as f64 / (variance[c] as f64 + epsilon).sqrt()) as f32).collect();
     let y = map_planes(s, x, x, |c, v, _| (v - mean[c]) * scale[c] + beta[c]);
     (y, mean, variance)
@@ -141,6 +154,22 @@ mod tests {
         let (y, _, variance) = forward(s, &[1000.0, 1001.0, 1002.0, 1003.0], &[1.0], &[0.0], 0.0);
         assert_close(&variance, &[1.25], "variance");
         assert_close(&y, &[-1.5, -0.5, 0.5, 1.5].map(|d| d / 1.25f32.sqrt()), "y");
+    }
+
+    /// The one-pass statistics against two passes in f64, for a mean 10⁴ times the spread over
+    /// several images: E[x²] − E[x]² without the shift would lose every digit of σ² in f32.
+    #[test]
+    fn one_pass_statistics_match_two_passes() {
+        let s = NormShape { batch: 3, channels: 2, plane: 100 };
+        let x: Vec<f32> = (0..s.len()).map(|i| 1000.0 + ((i * 37 % 101) as f32 / 100.0 - 0.5) * 0.2).collect();
+        let (_, mean, variance) = forward(s, &x, &[1.0, 1.0], &[0.0, 0.0], 0.0);
+        for c in 0..s.channels {
+            let values: Vec<f64> = (0..s.batch).flat_map(|n| x[(n * s.channels + c) * s.plane..][..s.plane].iter().map(|&v| v as f64)).collect();
+            let m = values.iter().sum::<f64>() / values.len() as f64;
+            let v = values.iter().map(|x| (x - m).powi(2)).sum::<f64>() / values.len() as f64;
+            assert!((mean[c] as f64 - m).abs() < 1e-6 * m, "channel {c} mean: {} vs {m}", mean[c]);
+            assert!((variance[c] as f64 - v).abs() < 1e-3 * v, "channel {c} variance: {} vs {v}", variance[c]);
+        }
     }
 
     /// Every gradient entry equals the central difference of `L = Σ y·r` (a fixed random `r`),

@@ -88,11 +88,23 @@ fn interleave(rows: &[f32], row_stride: usize, channels: usize, len: usize, pixe
     }
 }
 
-/// Pixels to rows, the inverse of [`interleave`]: `rows[c·row_stride + x] = pixels[x·channels + c]`.
+/// Pixels to rows, the inverse of [`interleave`]: `rows[c·row_stride + x] = pixels[x·channels + c]`,
+/// eight channels at a time.
 fn deinterleave(pixels: &[f32], channels: usize, len: usize, rows: &mut [f32], row_stride: usize) {
-    for (x, pixel) in pixels[..len * channels].chunks_exact(channels).enumerate() {
-        for (c, value) in pixel.iter().enumerate() {
-            rows[c * row_stride + x] = *value;
+    let pixels = &pixels[..len * channels];
+    let mut channel_rows = rows.chunks_mut(row_stride).map(|row| &mut row[..len]);
+    let grouped = channels / 8 * 8;
+    for c in (0..grouped).step_by(8) {
+        let mut dst: [&mut [f32]; 8] = std::array::from_fn(|_| channel_rows.next().expect("a row per channel"));
+        for (x, pixel) in pixels.chunks_exact(channels).enumerate() {
+            for (row, value) in dst.iter_mut().zip(&pixel[c..c + 8]) {
+                row[x] = *value;
+            }
+        }
+    }
+    for (c, row) in (grouped..channels).zip(channel_rows) {
+        for (value, pixel) in row.iter_mut().zip(pixels.chunks_exact(channels)) {
+            *value = pixel[c];
         }
     }
 }
