@@ -17,6 +17,7 @@ use std::cell::RefCell;
 
 use super::implicit_gemm;
 use super::parallel::{for_each_piece, map_parts, threads};
+use super::scratch::{Buffers, with_buffers};
 
 /// Elements of the column matrix built at once: 16 MiB, so a chunk stays near the caches'
 /// reach while its GEMM is still large (a 4×4 map of 512 channels takes 56 images).
@@ -88,22 +89,8 @@ fn valid_range(tap: usize, pad: usize, stride: usize, size: usize, out_size: usi
 }
 
 thread_local! {
-    /// Scratch for the column matrix and a transposed output chunk, kept between calls:
-    /// allocating them fresh made the kernel spend its time zeroing new pages.
-    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
-}
-
-/// Runs `f` with two scratch slices of the given lengths (contents unspecified).
-fn with_scratch<R>(columns: usize, transposed: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
-    SCRATCH.with(|scratch| {
-        let (a, b) = &mut *scratch.borrow_mut();
-        for (buffer, len) in [(&mut *a, columns), (&mut *b, transposed)] {
-            if buffer.len() < len {
-                buffer.resize(len, 0.0);
-            }
-        }
-        f(&mut a[..columns], &mut b[..transposed])
-    })
+    /// The column matrix and a transposed output chunk.
+    static SCRATCH: Buffers = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// Calls `f(images, n, cols, rows)` once per chunk of images (see [`ConvGeometry::chunks`]), where
@@ -112,7 +99,7 @@ fn with_scratch<R>(columns: usize, transposed: usize, f: impl FnOnce(&mut [f32],
 fn for_each_chunk(g: &ConvGeometry, mut f: impl FnMut(std::ops::Range<usize>, usize, &mut [f32], &mut [f32])) {
     for images in g.chunks() {
         let n = images.len() * g.positions();
-        with_scratch(g.patch() * n, g.c_out * n, |cols, rows| f(images, n, cols, rows));
+        with_buffers(&SCRATCH, [g.patch() * n, g.c_out * n], |cols, rows| f(images, n, cols, rows));
     }
 }
 
@@ -329,6 +316,20 @@ pub fn input_grad(g: &ConvGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     dx
 }
 
+/// Calls `f([o, c, ky, kx], i)` for every entry of a weight `[O, C, kh, kw]`, `i` its index.
+pub(super) fn for_each_weight(g: &ConvGeometry, mut f: impl FnMut([usize; 4], usize)) {
+    let [kh, kw] = g.kernel;
+    for o in 0..g.c_out {
+        for c in 0..g.c_in {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    f([o, c, ky, kx], ((o * g.c_in + c) * kh + ky) * kw + kx);
+                }
+            }
+        }
+    }
+}
+
 /// With stride 1, the input gradient is itself a convolution: `dy` padded by `k − 1 − pad`,
 /// convolved with the weight flipped in space and with its channel axes swapped. The forward
 /// path's im2col then replaces col2im, whose scattered adds took 5× as long as the GEMM at
@@ -336,15 +337,7 @@ pub fn input_grad(g: &ConvGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
 fn input_grad_as_convolution(g: &ConvGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     let [kh, kw] = g.kernel;
     let mut flipped = vec![0.0; w.len()];
-    for o in 0..g.c_out {
-        for c in 0..g.c_in {
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    flipped[((c * g.c_out + o) * kh + kh - 1 - ky) * kw + kw - 1 - kx] = w[((o * g.c_in + c) * kh + ky) * kw + kx];
-                }
-            }
-        }
-    }
+    for_each_weight(g, |[o, c, ky, kx], i| flipped[((c * g.c_out + o) * kh + kh - 1 - ky) * kw + kw - 1 - kx] = w[i]);
     let transposed = ConvGeometry {
         batch: g.batch,
         c_in: g.c_out,

@@ -20,8 +20,9 @@
 
 use std::cell::RefCell;
 
-use super::gemm_conv::{ConvGeometry, matmul};
+use super::gemm_conv::{ConvGeometry, for_each_weight, matmul};
 use super::parallel::{for_each_piece, map_parts, threads};
+use super::scratch::{Buffers, with_buffers};
 
 /// Narrower maps waste too much of the wide grid (50 % at 4×4, where im2col's GEMM is already
 /// compute-bound).
@@ -50,21 +51,8 @@ fn padded(g: &ConvGeometry) -> Padded {
 }
 
 thread_local! {
-    /// One image's padded copy and its wide output (or output gradient), kept between calls.
-    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
-}
-
-/// Runs `f(padded, wide)` with this thread's scratch of the given lengths (contents unspecified).
-fn with_scratch<R>(padded_len: usize, wide_len: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
-    SCRATCH.with(|scratch| {
-        let (padded, wide) = &mut *scratch.borrow_mut();
-        for (buffer, len) in [(&mut *padded, padded_len), (&mut *wide, wide_len)] {
-            if buffer.len() < len {
-                buffer.resize(len, 0.0);
-            }
-        }
-        f(&mut padded[..padded_len], &mut wide[..wide_len])
-    })
+    /// One image's padded copy and its wide output (or output gradient).
+    static SCRATCH: Buffers = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// Rows to pixels: `pixels[x·channels + c] = rows[c·row_stride + x]` for `x < len`. Eight
@@ -124,19 +112,15 @@ fn pad_channels_last(g: &ConvGeometry, image: &[f32], padded: &mut [f32]) {
     }
 }
 
+/// Where `w[o, c, ky, kx]` sits in `Wk[ky][kx·C + c][o]`.
+fn row_index(g: &ConvGeometry, [o, c, ky, kx]: [usize; 4]) -> usize {
+    ((ky * g.kernel[1] + kx) * g.c_in + c) * g.c_out + o
+}
+
 /// `Wk[ky][kx·C + c][o] = w[o, c, ky, kx]`.
 fn kernel_rows(g: &ConvGeometry, w: &[f32]) -> Vec<f32> {
-    let [kh, kw] = g.kernel;
     let mut rows = vec![0.0; w.len()];
-    for o in 0..g.c_out {
-        for c in 0..g.c_in {
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    rows[((ky * kw + kx) * g.c_in + c) * g.c_out + o] = w[((o * g.c_in + c) * kh + ky) * kw + kx];
-                }
-            }
-        }
-    }
+    for_each_weight(g, |[o, c, ky, kx], i| rows[row_index(g, [o, c, ky, kx])] = w[i]);
     rows
 }
 
@@ -150,7 +134,7 @@ pub(super) fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     let rows = kernel_rows(g, w);
     let mut y = vec![0.0; g.batch * c_out * out_height * out_width];
     for_each_piece(&mut y, c_out * out_height * out_width, |image, out| {
-        with_scratch(p.positions * c_in, p.wide_positions * c_out, |padded, wide| {
+        with_buffers(&SCRATCH, [p.positions * c_in, p.wide_positions * c_out], |padded, wide| {
             pad_channels_last(g, &x[image * c_in * g.height * g.width..][..c_in * g.height * g.width], padded);
             // wide[q·O + o] (+)= Σ_r Wk[ky][r, o] · X[(q + ky·Wp)·C + r]
             for ky in 0..kh {
@@ -178,7 +162,7 @@ pub(super) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let parts = threads().clamp(1, g.batch.max(1));
     let partial_sums = map_parts(parts, |part| {
         let mut rows = vec![0.0; kh * row_len * c_out];
-        with_scratch(p.positions * c_in, p.wide_positions * c_out, |padded, wide| {
+        with_buffers(&SCRATCH, [p.positions * c_in, p.wide_positions * c_out], |padded, wide| {
             for (done, image) in (g.batch * part / parts..g.batch * (part + 1) / parts).enumerate() {
                 pad_channels_last(g, &x[image * c_in * in_plane..][..c_in * in_plane], padded);
                 // dYw[q·O + o]: dy on the wide grid, zero in the columns that are not outputs.
@@ -203,15 +187,7 @@ pub(super) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
         rows.iter_mut().zip(partial).for_each(|(r, p)| *r += p);
     }
     let mut dw = vec![0.0; rows.len()];
-    for o in 0..c_out {
-        for c in 0..c_in {
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    dw[((o * c_in + c) * kh + ky) * kw + kx] = rows[((ky * kw + kx) * c_in + c) * c_out + o];
-                }
-            }
-        }
-    }
+    for_each_weight(g, |index, i| dw[i] = rows[row_index(g, index)]);
     dw
 }
 

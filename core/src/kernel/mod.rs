@@ -6,6 +6,7 @@ mod batch_norm;
 mod gemm_conv;
 mod implicit_gemm;
 mod parallel;
+mod scratch;
 
 pub use batch_norm::NormShape;
 pub use gemm_conv::ConvGeometry;
