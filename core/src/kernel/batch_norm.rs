@@ -6,8 +6,9 @@
 //!   `dx = γ/√(σ² + ε) · (dy − dβ/M − x̂·dγ/M)`
 //!
 //! Two passes forward (both statistics, from shifted sums; then the output) and two backward
-//! (both sums at once, then the input gradient). burn 0.22's default builds the same from about ten tensor operations, two of
-//! them copies that move channels to the front, and each is a pass over the activation.
+//! (both sums at once, then the input gradient). burn 0.22's default builds the same from about
+//! ten tensor operations, two of them copies that move channels to the front, and each is a pass
+//! over the activation.
 
 use super::parallel::{for_each_piece, map_parts, threads};
 

@@ -44,7 +44,7 @@ struct Padded {
     positions: usize,
 }
 
-fn padded(g: &ConvGeometry) -> Padded {
+fn padded_sizes(g: &ConvGeometry) -> Padded {
     let width = g.width + 2 * g.padding[1];
     let height = g.height + 2 * g.padding[0];
     Padded { width, wide_positions: g.out_height() * width, positions: height * width + g.kernel[1] - 1 }
@@ -100,7 +100,7 @@ fn deinterleave(pixels: &[f32], channels: usize, len: usize, rows: &mut [f32], r
 /// Writes one image `[C, H, W]` into `padded`, channels-last with zero borders.
 fn pad_channels_last(g: &ConvGeometry, image: &[f32], padded: &mut [f32]) {
     let (c_in, width, plane) = (g.c_in, g.width, g.height * g.width);
-    let padded_width = width + 2 * g.padding[1];
+    let padded_width = padded_sizes(g).width;
     let row_start = |y: usize| ((y + g.padding[0]) * padded_width + g.padding[1]) * c_in;
     padded[..row_start(0)].fill(0.0);
     for y in 0..g.height {
@@ -120,19 +120,19 @@ fn row_index(g: &ConvGeometry, [o, c, ky, kx]: [usize; 4]) -> usize {
 /// `Wk[ky][kx·C + c][o] = w[o, c, ky, kx]`.
 fn kernel_rows(g: &ConvGeometry, w: &[f32]) -> Vec<f32> {
     let mut rows = vec![0.0; w.len()];
-    for_each_weight(g, |[o, c, ky, kx], i| rows[row_index(g, [o, c, ky, kx])] = w[i]);
+    for_each_weight(g, |index, i| rows[row_index(g, index)] = w[i]);
     rows
 }
 
 /// `y = conv2d(x, w)` for a stride-1 convolution, shape `[N, O, Ho, Wo]` flattened.
 pub(super) fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     debug_assert_eq!(g.stride, [1, 1]);
-    let p = padded(g);
+    let p = padded_sizes(g);
     let (c_in, c_out, [kh, kw]) = (g.c_in, g.c_out, g.kernel);
     let (out_height, out_width) = (g.out_height(), g.out_width());
     let row_len = kw * c_in;
     let rows = kernel_rows(g, w);
-    let mut y = vec![0.0; g.batch * c_out * out_height * out_width];
+    let mut y = vec![0.0; g.output_len()];
     for_each_piece(&mut y, c_out * out_height * out_width, |image, out| {
         with_buffers(&SCRATCH, [p.positions * c_in, p.wide_positions * c_out], |padded, wide| {
             pad_channels_last(g, &x[image * c_in * g.height * g.width..][..c_in * g.height * g.width], padded);
@@ -154,7 +154,7 @@ pub(super) fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
 /// The gradient of the loss with respect to `w` of a stride-1 convolution, given `dy`.
 pub(super) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     debug_assert_eq!(g.stride, [1, 1]);
-    let p = padded(g);
+    let p = padded_sizes(g);
     let (c_in, c_out, [kh, kw]) = (g.c_in, g.c_out, g.kernel);
     let (out_height, out_width) = (g.out_height(), g.out_width());
     let (row_len, out_plane, in_plane) = (kw * c_in, out_height * out_width, g.height * g.width);
@@ -182,7 +182,8 @@ pub(super) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
         });
         rows
     });
-    let mut rows = vec![0.0; kh * row_len * c_out];
+    let mut partial_sums = partial_sums.into_iter();
+    let mut rows = partial_sums.next().expect("at least one part");
     for partial in partial_sums {
         rows.iter_mut().zip(partial).for_each(|(r, p)| *r += p);
     }
