@@ -5,10 +5,11 @@
 //! finds its input under kernel tap `(ky, kx)` at padded position `q + ky·Wp + kx`. So the
 //! `kw·C` inputs of kernel row `ky` are consecutive in memory, starting at `(q + ky·Wp)·C`: the
 //! column matrix of kernel row `ky` *is* the padded image, read with a column stride of `C`.
-//! With `r = kx·C + c` and the weight rearranged as `Wk[ky][r][o] = w[o, c, ky, kx]`:
+//! With `r = kx·C + c`, the weight rearranged as `Wk[ky][r][o] = w[o, c, ky, kx]` and its
+//! gradient as `dWk[o][ky][r]`:
 //!
 //! - forward:         `Yw[q, o]      = Σ_ky Σ_r Wk[ky][r, o] · X[(q + ky·Wp)·C + r]`
-//! - weight gradient: `dWk[ky][r, o] = Σ_q  X[(q + ky·Wp)·C + r] · dYw[q, o]`
+//! - weight gradient: `dWk[o][ky][r] = Σ_q  X[(q + ky·Wp)·C + r] · dYw[o, q]`
 //!
 //! where `dYw` is `dy` on the wide grid with zeros in the `Wp − Wo` columns that are not
 //! outputs. Each is `kh` GEMMs per image of inner size `kw·C`, reading the image in place; im2col
@@ -112,7 +113,7 @@ fn pad_channels_last(g: &ConvGeometry, image: &[f32], padded: &mut [f32]) {
     }
 }
 
-/// Where `w[o, c, ky, kx]` sits in `Wk[ky][kx·C + c][o]`.
+/// Where `w[o, c, ky, kx]` sits in the forward's `Wk[ky][kx·C + c][o]`.
 fn row_index(g: &ConvGeometry, [o, c, ky, kx]: [usize; 4]) -> usize {
     ((ky * g.kernel[1] + kx) * g.c_in + c) * g.c_out + o
 }
@@ -151,7 +152,17 @@ pub(super) fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     y
 }
 
+/// Where `dw[o, c, ky, kx]` sits in the weight gradient's `dWk[o][ky][kx·C + c]`.
+fn gradient_index(g: &ConvGeometry, [o, c, ky, kx]: [usize; 4]) -> usize {
+    ((o * g.kernel[0] + ky) * g.kernel[1] + kx) * g.c_in + c
+}
+
 /// The gradient of the loss with respect to `w` of a stride-1 convolution, given `dy`.
+///
+/// The GEMM's rows are the `kw·C` inputs of a kernel row and its columns the output channels,
+/// the transpose of the forward's: with the output channels as rows, 16- and 32-channel layers
+/// filled a fraction of the AVX-512 micro-kernel's rows, and this order measured 1.2–1.6× faster
+/// on them (equal from 64 channels up; docs/performance.md).
 pub(super) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     debug_assert_eq!(g.stride, [1, 1]);
     let p = padded_sizes(g);
@@ -161,22 +172,23 @@ pub(super) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     // One partial sum per thread over its share of the images, added up at the end.
     let parts = threads().clamp(1, g.batch.max(1));
     let partial_sums = map_parts(parts, |part| {
-        let mut rows = vec![0.0; kh * row_len * c_out];
-        with_buffers(&SCRATCH, [p.positions * c_in, p.wide_positions * c_out], |padded, wide| {
+        let mut rows = vec![0.0; c_out * kh * row_len];
+        with_buffers(&SCRATCH, [p.positions * c_in, c_out * p.wide_positions], |padded, wide| {
             for (done, image) in (g.batch * part / parts..g.batch * (part + 1) / parts).enumerate() {
                 pad_channels_last(g, &x[image * c_in * in_plane..][..c_in * in_plane], padded);
-                // dYw[q·O + o]: dy on the wide grid, zero in the columns that are not outputs.
+                // dYw[o·Ho·Wp + q]: dy on the wide grid, zero in the columns that are not outputs.
                 let dy_image = &dy[image * c_out * out_plane..][..c_out * out_plane];
-                for oy in 0..out_height {
-                    let wide_row = &mut wide[oy * p.width * c_out..][..p.width * c_out];
-                    interleave(&dy_image[oy * out_width..], out_plane, c_out, out_width, wide_row);
-                    wide_row[out_width * c_out..].fill(0.0);
+                for (channel, wide_channel) in dy_image.chunks_exact(out_plane).zip(wide.chunks_exact_mut(p.wide_positions)) {
+                    for (row, wide_row) in channel.chunks_exact(out_width).zip(wide_channel.chunks_exact_mut(p.width)) {
+                        wide_row[..out_width].copy_from_slice(row);
+                        wide_row[out_width..].fill(0.0);
+                    }
                 }
-                // dWk[ky][r, o] (+)= Σ_q X[(q + ky·Wp)·C + r] · dYw[q, o], as [O × r] = dYwᵀ · X.
+                // dWk[o][ky][r] (+)= Σ_q X[(q + ky·Wp)·C + r] · dYw[o·Ho·Wp + q]
                 for ky in 0..kh {
-                    let dst = &mut rows[ky * row_len * c_out..][..row_len * c_out];
-                    let rhs = &padded[ky * p.width * c_in..];
-                    matmul(false, [c_out, row_len, p.wide_positions], dst, [1, c_out], done > 0, wide, [1, c_out], rhs, [c_in, 1]);
+                    let dst = &mut rows[ky * row_len..];
+                    let lhs = &padded[ky * p.width * c_in..];
+                    matmul(false, [row_len, c_out, p.wide_positions], dst, [1, kh * row_len], done > 0, lhs, [1, c_in], wide, [1, p.wide_positions]);
                 }
             }
         });
@@ -188,7 +200,7 @@ pub(super) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
         rows.iter_mut().zip(partial).for_each(|(r, p)| *r += p);
     }
     let mut dw = vec![0.0; rows.len()];
-    for_each_weight(g, |index, i| dw[i] = rows[row_index(g, index)]);
+    for_each_weight(g, |index, i| dw[i] = rows[gradient_index(g, index)]);
     dw
 }
 
@@ -211,6 +223,8 @@ mod tests {
             g(1, 9, 8, 8, 7, [3, 3], [2, 1]),
             // Five images over two threads' partial sums.
             g(5, 3, 5, 5, 4, [3, 3], [1, 1]),
+            // Many output channels: the weight gradient's GEMM has more columns than rows.
+            g(2, 8, 8, 9, 33, [3, 3], [1, 1]),
         ]
     }
 
