@@ -323,6 +323,11 @@ fn resume_continues_from_the_latest_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     // Pretend the run was meant to last 2 epochs and was stopped after the first.
     let run = first_epoch_of_two(dir.path(), "simsiam", |config| config);
+    let baseline = |run: &Path| {
+        let summary: serde_json::Value = serde_json::from_str(&fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+        summary["knn_top1_random_init"].as_f64()
+    };
+    let first_part = baseline(&run).expect("the first part measured the random-init kNN");
     let o = jem(&["pretrain", "--resume", run.to_str().unwrap(), "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
@@ -332,6 +337,31 @@ fn resume_continues_from_the_latest_checkpoint() {
     let steps: Vec<&str> = metrics.lines().filter(|l| l.contains("\"step\"")).collect();
     assert_eq!(steps.len(), 8, "4 steps before and 4 after the resume");
     assert!(steps[4].contains("\"step\":4"), "{}", steps[4]);
+    assert_eq!(baseline(&run), Some(first_part), "the resumed run's summary keeps the first part's baseline");
+}
+
+/// The run folder names its data by the absolute path, so a run started on a relative `--data`
+/// resumes from any working directory.
+#[test]
+fn a_run_on_a_relative_data_path_resumes_from_another_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("cifar");
+    fs::create_dir(&data).unwrap();
+    let images: Vec<Image> = (0..64).map(|i| Shapes::new(32, 1).render(i)).collect();
+    let labels: Vec<u32> = (0..64).map(|i| (i % 3) as u32).collect();
+    fs::write(data.join("data_batch_1.bin"), cifar::encode(&images, &labels, None)).unwrap();
+    let recipe = tiny_recipe(dir.path(), "simsiam");
+    let jem_in = |cwd: &Path, args: &[&str]| Command::new(env!("CARGO_BIN_EXE_jem")).current_dir(cwd).args(args).output().expect("run jem");
+    let o = jem_in(dir.path(), &["pretrain", "--recipe", recipe.to_str().unwrap(), "--data", "cifar", "--out", "run", "--epochs", "1", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = dir.path().join("run");
+    let config = fs::read_to_string(run.join("config.toml")).unwrap();
+    let absolute = fs::canonicalize(&data).unwrap();
+    assert!(config.contains(&format!("dataset = \"{}\"", absolute.display())), "{config}");
+    fs::write(run.join("config.toml"), config.replace("epochs = 1", "epochs = 2")).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let o = jem_in(elsewhere.path(), &["pretrain", "--resume", run.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success() && stdout(&o).contains("epoch 2/2"), "{}{}", stdout(&o), stderr(&o));
 }
 
 #[test]

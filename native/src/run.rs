@@ -3,7 +3,8 @@
 //! ```text
 //! runs/simclr-shapes-20261130-021500/
 //!   config.toml          the full recipe, as run
-//!   metrics.jsonl        one JSON object per step ("step") and per epoch ("epoch")
+//!   metrics.jsonl        one JSON object per step ("step") and per epoch ("epoch"), and the
+//!                        kNN baseline at random init ("knn_top1_random_init")
 //!   checkpoints/epoch-0010/{model.bpk, optimizer.bpk, state.json}
 //!   checkpoints/latest   name of the newest checkpoint folder
 //!   plot.png             loss (top) and embedding std (bottom) per step
@@ -186,6 +187,13 @@ pub fn verify_checkpoint(dir: &Path) -> Result<CheckpointState> {
         );
     }
     Ok(state)
+}
+
+/// The last value logged under `key` in a run's metrics.jsonl (for a resumed run, what its first
+/// part measured).
+pub fn logged_value(run: &Path, key: &str) -> Option<f64> {
+    let metrics = fs::read_to_string(run.join("metrics.jsonl")).ok()?;
+    metrics.lines().rev().filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()).find_map(|record| record.get(key)?.as_f64())
 }
 
 /// The recipe a run folder was made with.

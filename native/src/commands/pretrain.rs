@@ -168,6 +168,11 @@ fn build_recipe(args: &Args) -> Result<Recipe> {
         if let Some(s) = args.seed {
             recipe.train.seed = s;
         }
+        // The run folder's config.toml names the data; absolute, `--resume` finds it from any
+        // working directory. (Names that are not paths, such as `shapes`, stay as they are.)
+        if let Some(absolute) = std::fs::canonicalize(&recipe.data.dataset).ok().and_then(|p| p.to_str().map(str::to_owned)) {
+            recipe.data.dataset = absolute;
+        }
     }
     recipe.validate().map_err(anyhow::Error::msg)?;
     Ok(recipe)
@@ -294,14 +299,18 @@ pub fn run(args: Args) -> Result<()> {
 
     // The baseline is the backbone this run starts from, not a second random draw: a second
     // model would come after the method's heads in the random stream, so its backbone would
-    // differ from one method to the next even with the same seed.
+    // differ from one method to the next even with the same seed. A resumed run reports the
+    // baseline its first part measured (logged in metrics.jsonl).
     let random_init_knn = match (&test, &args.resume) {
-        (Some(test), None) => Some(knn_top1(trainer.model().backbone(), &train, test, &transform, knn, &device)?),
+        (Some(test), None) => {
+            let k = knn_top1(trainer.model().backbone(), &train, test, &transform, knn, &device)?;
+            println!("kNN top-1 at random init: {k:.1}%");
+            run_dir.log(json!({ "knn_top1_random_init": k }))?;
+            Some(k)
+        }
+        (_, Some(run)) => run::logged_value(run, "knn_top1_random_init"),
         _ => None,
     };
-    if let Some(k) = random_init_knn {
-        println!("kNN top-1 at random init: {k:.1}%");
-    }
 
     let train = Arc::new(train);
     let loader_config = LoaderConfig { batch_size: recipe.train.batch_size, shuffle: true, drop_last: true, seed: recipe.train.seed, prefetch: 2 };
