@@ -381,6 +381,32 @@ fn the_random_init_baseline_is_the_backbone_training_starts_from() {
     assert_eq!(random_init("simclr"), random_init("byol"));
 }
 
+/// `--epochs 0` saves the initial weights: the random-init row of every evaluation.
+#[test]
+fn zero_epochs_save_the_initial_weights_for_the_evaluations() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let recipe = tiny_recipe(dir.path(), "simclr");
+    let o = jem(&["pretrain", "--recipe", recipe.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet", "--epochs", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("0 epochs: no training") && !out.contains("epoch 1/"), "{out}");
+    assert!(run.join("checkpoints/epoch-0000/model.bpk").is_file());
+    assert!(!fs::read_to_string(run.join("metrics.jsonl")).unwrap().contains("\"step\""), "no training step was taken");
+    let percent_after = |text: &str, label: &str| -> f64 {
+        let rest = &text[text.find(label).unwrap_or_else(|| panic!("no '{label}' in {text}")) + label.len()..];
+        rest.trim_start().split('%').next().unwrap().parse().unwrap()
+    };
+    let at_init = percent_after(&out, "kNN top-1 at random init:");
+    // The checkpoint is the backbone the baseline was measured on: the same kNN from `jem eval`.
+    let o = jem(&["eval", "knn", "--checkpoint", run.to_str().unwrap(), "--k", "20", "--temperature", "0.1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let from_checkpoint = percent_after(&stdout(&o), "top-1:");
+    assert!((at_init - from_checkpoint).abs() < 0.051, "{at_init} vs {from_checkpoint}");
+    let o = jem(&["eval", "linear", "--checkpoint", run.to_str().unwrap(), "--epochs", "2"]);
+    assert!(o.status.success() && stdout(&o).contains("linear probe"), "{}", stderr(&o));
+}
+
 #[test]
 fn pretrain_errors_are_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -50,6 +50,8 @@ pub struct Recipe {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
+    /// Passes over the training set. 0 trains nothing: `jem pretrain` then saves the initial
+    /// weights, the random-init baseline that `jem eval linear` and `jem eval finetune` take.
     pub epochs: usize,
     pub batch_size: usize,
     /// Learning rate at batch size 256; the run uses `base_lr × batch_size / 256`.
@@ -295,9 +297,6 @@ impl Recipe {
     /// Checks that do not need the data.
     pub fn validate(&self) -> Result<(), String> {
         let t = &self.train;
-        if t.epochs == 0 {
-            return Err("train.epochs must be at least 1".into());
-        }
         if t.batch_size < 2 {
             return Err(format!("train.batch_size is {}; {} needs at least 2 samples per batch for its batch statistics", t.batch_size, self.method.name()));
         }

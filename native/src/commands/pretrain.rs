@@ -25,7 +25,8 @@ use crate::{device, plot};
 #[command(after_help = "Examples:\n  jem pretrain                                         # SimCLR on built-in shapes, a few minutes\n  \
     jem pretrain --recipe recipes/shapes/vicreg.toml\n  \
     jem pretrain --recipe recipes/cifar10/simclr.toml --data ~/data/cifar-10-batches-bin\n  \
-    jem pretrain --resume runs/simclr-shapes-20261130-021500")]
+    jem pretrain --resume runs/simclr-shapes-20261130-021500\n  \
+    jem pretrain --recipe recipes/cifar10/mae.toml --epochs 0 --out runs/mae-init   # random-init baseline")]
 pub struct Args {
     /// Recipe TOML (see recipes/). Default: SimCLR on the built-in shapes dataset.
     #[arg(long)]
@@ -33,6 +34,7 @@ pub struct Args {
     /// Dataset, overriding the recipe's: a CIFAR/STL-10 folder, an ImageFolder root, or shapes.
     #[arg(long)]
     data: Option<String>,
+    /// Epochs to train; 0 saves the initial weights (the random-init baseline for `jem eval`).
     #[arg(long)]
     epochs: Option<usize>,
     #[arg(long)]
@@ -311,6 +313,16 @@ pub fn run(args: Args) -> Result<()> {
         (_, Some(run)) => run::logged_value(run, "knn_top1_random_init"),
         _ => None,
     };
+
+    if recipe.train.epochs == 0 {
+        // No training: the initial weights are the run's checkpoint, so that every `jem eval`
+        // (kNN, linear probe, fine-tuning from scratch) measures its random-init baseline.
+        let checkpoint = run_dir.checkpoint(trainer.model(), trainer.optimizer(), Progress { epoch: 0, step: 0, batch: 0 }, recipe.train.keep_checkpoints)?;
+        run_dir.flush()?;
+        println!("0 epochs: no training; wrote the initial weights to {}", checkpoint.display());
+        println!("evaluate them with: jem eval linear --checkpoint {0}  (or: jem eval finetune --checkpoint {0})", dir.display());
+        return Ok(());
+    }
 
     let train = Arc::new(train);
     let loader_config = LoaderConfig { batch_size: recipe.train.batch_size, shuffle: true, drop_last: true, seed: recipe.train.seed, prefetch: 2 };
