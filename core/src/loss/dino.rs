@@ -15,16 +15,30 @@
 //! global view; `center`: `[K]` → `[1]`.
 
 use burn::tensor::Tensor;
-use burn::tensor::activation::softmax;
+use burn::tensor::activation::{log_softmax, softmax};
 use serde::{Deserialize, Serialize};
 
 use super::cross_view_cross_entropy;
 
 pub fn dino_loss(student: &[Tensor<2>], teacher: &[Tensor<2>], center: Tensor<1>, student_temperature: f32, teacher_temperature: f32) -> Tensor<1> {
+    let targets: Vec<Tensor<2>> = teacher_logits(teacher, center, teacher_temperature).map(|z| softmax(z, 1)).collect();
+    cross_view_cross_entropy(&targets, student, student_temperature)
+}
+
+/// Mean entropy of the teacher's targets `P_t`, `[1]`: the paper's collapse diagnostic (its
+/// Fig. 7). Near `ln K` the targets are uniform (centring won); near 0 one dimension dominates
+/// (sharpening won). The loss minus this entropy is the KL divergence the student reduces.
+pub fn dino_teacher_entropy(teacher: &[Tensor<2>], center: Tensor<1>, teacher_temperature: f32) -> Tensor<1> {
+    let per_view = teacher_logits(teacher, center, teacher_temperature).map(|z| (softmax(z.clone(), 1) * log_softmax(z, 1)).sum_dim(1).mean().neg());
+    let views = teacher.len();
+    per_view.reduce(|a, b| a + b).expect("at least one global view").div_scalar(views as f32)
+}
+
+/// `(t − c) / τ_t` for each global view, without gradient.
+fn teacher_logits(teacher: &[Tensor<2>], center: Tensor<1>, teacher_temperature: f32) -> impl Iterator<Item = Tensor<2>> + '_ {
     let k = center.dims()[0];
     let center = center.reshape([1, k]);
-    let targets: Vec<Tensor<2>> = teacher.iter().map(|t| softmax((t.clone().detach() - center.clone()).div_scalar(teacher_temperature), 1)).collect();
-    cross_view_cross_entropy(&targets, student, student_temperature)
+    teacher.iter().map(move |t| (t.clone().detach() - center.clone()).div_scalar(teacher_temperature))
 }
 
 /// The centre after one step: `m·c + (1 − m)·(mean of the teacher outputs over the batch and
@@ -88,6 +102,9 @@ mod tests {
         let student = [matrix(&[&[5.0, 1.0]]), matrix(&[&[0.0, 0.0]])];
         let l = scalar(dino_loss(&student, &teacher, vector(&[1.0, 1.0]), 0.1, 1.0));
         assert!((l - 2f64.ln()).abs() < 1e-6, "{l}");
+        // The same targets' entropy: −(¾ ln ¾ + ¼ ln ¼).
+        let h = scalar(dino_teacher_entropy(&teacher, vector(&[1.0, 1.0]), 1.0));
+        assert!((h - -(0.75 * 0.75f64.ln() + 0.25 * 0.25f64.ln())).abs() < 1e-6, "{h}");
         // The teacher gets no gradient; the student does.
         let t = matrix(&[&[0.3, 0.1]]).require_grad();
         let s = [matrix(&[&[0.0, 0.0]]), matrix(&[&[0.2, 0.5]]).require_grad()];

@@ -17,7 +17,7 @@ mod vicreg;
 
 pub use barlow_twins::barlow_twins;
 pub use data2vec::{data2vec_targets, masked_regression};
-pub use dino::{DinoTemperature, dino_center, dino_loss};
+pub use dino::{DinoTemperature, dino_center, dino_loss, dino_teacher_entropy};
 pub use info_nce::{info_nce, info_nce_in_batch, moco_logits};
 pub use mae::{mae_targets, patchify};
 pub use negative_cosine::negative_cosine;

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::momentum::{MomentumConfig, ema_update, target_copy};
 use super::{Progress, StepOutput, encode_views, global_views};
-use crate::loss::{DinoTemperature, dino_center, dino_loss, l2_normalize};
+use crate::loss::{DinoTemperature, dino_center, dino_loss, dino_teacher_entropy, l2_normalize};
 use crate::model::Backbone;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,10 +119,12 @@ impl Dino {
         let student = encode_views(views, |x| self.head.forward(self.backbone.forward(x)));
         let teacher: Vec<Tensor<2>> = encode_views(&views[..globals], |x| self.teacher_head.forward(self.teacher_backbone.forward(x)).detach());
         let center = self.center.value_sync();
-        let loss = dino_loss(&student, &teacher, center.clone(), c.student_temperature, c.teacher_temperature.at(progress.epoch()));
+        let teacher_temperature = c.teacher_temperature.at(progress.epoch());
+        let loss = dino_loss(&student, &teacher, center.clone(), c.student_temperature, teacher_temperature);
+        let entropy = dino_teacher_entropy(&teacher, center.clone(), teacher_temperature);
         self.center.update(dino_center(center, &teacher, c.center_momentum));
         self.center.value_sync(); // settled now, so that a checkpoint holds it (see `Queue::push`)
-        StepOutput { terms: vec![("dino", loss.clone())], loss, embedding: student[0].clone() }
+        StepOutput { terms: vec![("dino", loss.clone()), ("teacher_entropy", entropy)], loss, embedding: student[0].clone() }
     }
 
     pub fn after_step(mut self, progress: &Progress) -> Self {
