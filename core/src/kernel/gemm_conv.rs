@@ -15,6 +15,8 @@
 
 use std::cell::RefCell;
 
+#[cfg(target_arch = "x86_64")]
+use super::direct_conv;
 use super::implicit_gemm;
 use super::parallel::{for_each_piece, map_parts, threads};
 use super::scratch::{Buffers, with_buffers};
@@ -254,6 +256,10 @@ fn scatter_channels(g: &ConvGeometry, rows: &[f32], images: std::ops::Range<usiz
 /// `y = conv2d(x, w)`, shape `[N, O, Ho, Wo]` flattened.
 pub fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     assert_eq!((x.len(), w.len()), (g.input_len(), g.weight_len()), "{g:?}");
+    #[cfg(target_arch = "x86_64")]
+    if direct_conv::applies(g) {
+        return direct_conv::forward(g, x, w);
+    }
     if implicit_gemm::applies(g) {
         return implicit_gemm::forward(g, x, w);
     }
@@ -356,6 +362,26 @@ fn input_grad_as_convolution(g: &ConvGeometry, w: &[f32], dy: &[f32]) -> Vec<f32
 pub(super) mod tests {
     use super::*;
     use crate::kernel::assert_slices_close as assert_close;
+
+    /// Stride-1 shapes for the kernels that only take stride 1: rectangular kernels, no padding
+    /// and wide padding, odd sizes, channel counts that are no multiple of a SIMD width or a
+    /// tile, more output channels than input ones, wide grids of one to many vectors, and five
+    /// images over two threads' partial sums.
+    pub(in crate::kernel) fn stride_one_geometries() -> Vec<ConvGeometry> {
+        let g = |batch, c_in, height, width, c_out, kernel, padding| ConvGeometry { batch, c_in, height, width, c_out, kernel, stride: [1, 1], padding };
+        vec![
+            g(3, 3, 7, 6, 4, [3, 3], [1, 1]),
+            g(2, 5, 9, 8, 3, [3, 2], [1, 0]),
+            g(1, 2, 6, 7, 2, [3, 3], [0, 0]),
+            g(2, 3, 5, 5, 4, [5, 5], [2, 2]),
+            g(2, 4, 4, 9, 6, [1, 1], [0, 0]),
+            g(1, 9, 8, 8, 7, [3, 3], [2, 1]),
+            g(5, 3, 5, 5, 4, [3, 3], [1, 1]),
+            g(2, 8, 8, 9, 33, [3, 3], [1, 1]),
+            g(2, 16, 12, 12, 17, [3, 3], [1, 1]),
+            g(1, 8, 20, 11, 24, [3, 3], [1, 1]),
+        ]
+    }
 
     /// The definition, one multiply-add at a time.
     pub(in crate::kernel) fn reference(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {

@@ -208,44 +208,13 @@ pub(super) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
 mod tests {
     use super::*;
     use crate::kernel::assert_slices_close as assert_close;
-    use crate::kernel::gemm_conv::tests::{reference, test_values};
-
-    /// Stride-1 shapes, including rectangular kernels, no padding, wide padding, odd sizes and a
-    /// channel count that is no multiple of a SIMD width.
-    fn geometries() -> Vec<ConvGeometry> {
-        let g = |batch, c_in, height, width, c_out, kernel, padding| ConvGeometry { batch, c_in, height, width, c_out, kernel, stride: [1, 1], padding };
-        vec![
-            g(3, 3, 7, 6, 4, [3, 3], [1, 1]),
-            g(2, 5, 9, 8, 3, [3, 2], [1, 0]),
-            g(1, 2, 6, 7, 2, [3, 3], [0, 0]),
-            g(2, 3, 5, 5, 4, [5, 5], [2, 2]),
-            g(2, 4, 4, 9, 6, [1, 1], [0, 0]),
-            g(1, 9, 8, 8, 7, [3, 3], [2, 1]),
-            // Five images over two threads' partial sums.
-            g(5, 3, 5, 5, 4, [3, 3], [1, 1]),
-            // Many output channels: the weight gradient's GEMM has more columns than rows.
-            g(2, 8, 8, 9, 33, [3, 3], [1, 1]),
-        ]
-    }
-
-    /// Fills every thread's scratch with NaN, so that any value a kernel reads without writing it
-    /// first (a border, a column that is not an output) shows.
-    fn poison_scratch() {
-        rayon::broadcast(|_| {
-            SCRATCH.with(|scratch| {
-                let (padded, wide) = &mut *scratch.borrow_mut();
-                for buffer in [padded, wide] {
-                    buffer.clear();
-                    buffer.resize(1 << 16, f32::NAN);
-                }
-            })
-        });
-    }
+    use crate::kernel::gemm_conv::tests::{reference, stride_one_geometries, test_values};
+    use crate::kernel::scratch::poison;
 
     #[test]
     fn forward_matches_the_definition() {
-        for g in geometries() {
-            poison_scratch();
+        for g in stride_one_geometries() {
+            poison(&SCRATCH);
             let (x, w) = (test_values(g.input_len(), 1), test_values(g.weight_len(), 2));
             assert_close(&forward(&g, &x, &w), &reference(&g, &x, &w), &format!("{g:?}"));
         }
@@ -255,8 +224,8 @@ mod tests {
     /// dy is nonzero everywhere, so values leaking in from the wide grid's unused columns would show.
     #[test]
     fn weight_gradient_is_the_partial_derivative() {
-        for g in geometries() {
-            poison_scratch();
+        for g in stride_one_geometries() {
+            poison(&SCRATCH);
             let (x, dy) = (test_values(g.input_len(), 3), test_values(g.output_len(), 4));
             let dw = weight_grad(&g, &x, &dy);
             for i in 0..g.weight_len() {

@@ -3,6 +3,8 @@
 //! training mode. Other backends (WebGPU, CUDA) keep burn's operations.
 
 mod batch_norm;
+#[cfg(target_arch = "x86_64")]
+mod direct_conv;
 mod gemm_conv;
 mod implicit_gemm;
 mod parallel;

@@ -21,3 +21,18 @@ pub fn with_buffers<R>(key: &'static LocalKey<Buffers>, [first, second]: [usize;
         f(&mut a[..first], &mut b[..second])
     })
 }
+
+/// Fills every rayon thread's buffers of `key` with NaN, so that a test sees any value a kernel
+/// reads before writing it (a border, a column that is not an output).
+#[cfg(test)]
+pub fn poison(key: &'static LocalKey<Buffers>) {
+    rayon::broadcast(|_| {
+        key.with(|buffers| {
+            let (a, b) = &mut *buffers.borrow_mut();
+            for buffer in [a, b] {
+                buffer.clear();
+                buffer.resize(1 << 16, f32::NAN);
+            }
+        })
+    });
+}
