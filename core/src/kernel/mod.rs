@@ -1,7 +1,6 @@
 //! Kernels of our own for the CPU backend (burn-flex), plugged in through burn's backend
 //! extension API, with their backward passes written by hand: the convolution and BatchNorm in
-//! training mode (alone, or with the ReLU after it). Other backends (WebGPU, CUDA) keep burn's
-//! operations.
+//! training mode. Other backends (WebGPU, CUDA) keep burn's operations.
 
 mod batch_norm;
 #[cfg(target_arch = "x86_64")]
