@@ -6,9 +6,7 @@
 //!   `dx = γ/√(σ² + ε) · (dy − dβ/M − x̂·dγ/M)`
 //!
 //! Two passes forward (both statistics, from shifted sums; then the output) and two backward
-//! (both sums at once, then the input gradient). A ReLU after the normalisation can run in the
-//! same passes (`relu`): forward writes `max(0, y)`, and backward zeroes `dy` where `y ≤ 0`,
-//! recomputing `y`'s sign from `x`, so neither the ReLU's pass nor its saved output is needed. burn 0.22's default builds the same from about
+//! (both sums at once, then the input gradient). burn 0.22's default builds the same from about
 //! ten tensor operations, two of them copies that move channels to the front, and each is a pass
 //! over the activation.
 
@@ -91,15 +89,8 @@ fn map_planes(s: NormShape, x: &[f32], other: &[f32], f: impl Fn(usize, f32, f32
     out
 }
 
-/// `γ/√(σ² + ε)` per channel, computed the same way forward and backward, so that the backward
-/// pass recomputes exactly the forward's signs of `y` for a fused ReLU.
-fn scales(gamma: &[f32], variance: &[f32], epsilon: f64) -> Vec<f32> {
-    gamma.iter().zip(variance).map(|(&g, &v)| (g as f64 / (v as f64 + epsilon).sqrt()) as f32).collect()
-}
-
-/// The output `y` (`max(0, y)` with `relu`), the batch mean and the biased batch variance of each
-/// channel.
-pub fn forward(s: NormShape, x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64, relu: bool) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+/// The output `y`, the batch mean and the biased batch variance of each channel.
+pub fn forward(s: NormShape, x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     assert_eq!((x.len(), gamma.len(), beta.len()), (s.len(), s.channels, s.channels), "{s:?}");
     // Both statistics in one pass, from the sums of d = x − K and d², where the shift K is the
     // channel's first value: σ² = E[d²] − E[d]² then does not cancel when the mean is large
@@ -119,56 +110,24 @@ pub fn forward(s: NormShape, x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f6
             ((k as f64 + mean_d) as f32, (mean_d2 - mean_d * mean_d).max(0.0) as f32)
         })
         .unzip();
-    let scale = scales(gamma, &variance, epsilon);
-    let y = if relu {
-        map_planes(s, x, x, |c, v, _| ((v - mean[c]) * scale[c] + beta[c]).max(0.0))
-    } else {
-        map_planes(s, x, x, |c, v, _| (v - mean[c]) * scale[c] + beta[c])
-    };
+    let scale: Vec<f32> = (0..s.channels).map(|c| (gamma[c] as f64 / (variance[c] as f64 + epsilon).sqrt()) as f32).collect();
+    let y = map_planes(s, x, x, |c, v, _| (v - mean[c]) * scale[c] + beta[c]);
     (y, mean, variance)
 }
 
-/// The gradients `(dx, dγ, dβ)` from `dy`, given the input and the statistics of the forward pass
-/// (and, for `relu`, the `β` it used).
-#[allow(clippy::too_many_arguments)]
-pub fn backward(s: NormShape, x: &[f32], dy: &[f32], gamma: &[f32], beta: &[f32], mean: &[f32], variance: &[f32], epsilon: f64, relu: bool) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    assert_eq!((x.len(), dy.len(), gamma.len(), beta.len(), mean.len(), variance.len()), (s.len(), s.len(), s.channels, s.channels, s.channels, s.channels), "{s:?}");
-    if relu {
-        // The ReLU's gradient inside both passes: dy where the forward's y was positive.
-        let scale = scales(gamma, variance, epsilon);
-        backward_of(s, x, dy, gamma, mean, variance, epsilon, |c, d, v| if (v - mean[c]) * scale[c] + beta[c] > 0.0 { d } else { 0.0 })
-    } else {
-        backward_of(s, x, dy, gamma, mean, variance, epsilon, |_, d, _| d)
-    }
-}
-
-/// [`backward`] with `dy` seen through `grad_of_y(channel, dy, x)`.
-#[allow(clippy::too_many_arguments)]
-fn backward_of(
-    s: NormShape,
-    x: &[f32],
-    dy: &[f32],
-    gamma: &[f32],
-    mean: &[f32],
-    variance: &[f32],
-    epsilon: f64,
-    grad_of_y: impl Fn(usize, f32, f32) -> f32 + Sync + Send + Copy,
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+/// The gradients `(dx, dγ, dβ)` from `dy`, given the input and the statistics of the forward pass.
+pub fn backward(s: NormShape, x: &[f32], dy: &[f32], gamma: &[f32], mean: &[f32], variance: &[f32], epsilon: f64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    assert_eq!((x.len(), dy.len(), gamma.len(), mean.len(), variance.len()), (s.len(), s.len(), s.channels, s.channels, s.channels), "{s:?}");
     let inv_std: Vec<f64> = variance.iter().map(|&v| 1.0 / (v as f64 + epsilon).sqrt()).collect();
     // Σdy and Σdy·(x − μ) in one pass.
-    let sums = channel_sums(s, dy, x, |c, g, p| {
-        plane_sums(g, p, |d, v| {
-            let d = grad_of_y(c, d, v);
-            [d, d * (v - mean[c])]
-        })
-    });
+    let sums = channel_sums(s, dy, x, |c, g, p| plane_sums(g, p, |d, v| [d, d * (v - mean[c])]));
     let d_beta: Vec<f64> = sums.iter().map(|t| t[0]).collect();
     let d_gamma: Vec<f64> = sums.iter().zip(&inv_std).map(|(t, i)| t[1] * i).collect();
     // dx = k·(dy − a − (x − μ)·b) with k = γ/σ, a = dβ/M, b = dγ/(σ·M).
     let k: Vec<f32> = (0..s.channels).map(|c| (gamma[c] as f64 * inv_std[c]) as f32).collect();
     let a: Vec<f32> = d_beta.iter().map(|d| (d / s.count()) as f32).collect();
     let b: Vec<f32> = (0..s.channels).map(|c| (d_gamma[c] * inv_std[c] / s.count()) as f32).collect();
-    let dx = map_planes(s, dy, x, |c, d, v| k[c] * (grad_of_y(c, d, v) - a[c] - (v - mean[c]) * b[c]));
+    let dx = map_planes(s, dy, x, |c, d, v| k[c] * (d - a[c] - (v - mean[c]) * b[c]));
     (dx, d_gamma.iter().map(|&g| g as f32).collect(), d_beta.iter().map(|&g| g as f32).collect())
 }
 
@@ -181,7 +140,7 @@ mod tests {
     #[test]
     fn forward_by_hand() {
         let s = NormShape { batch: 2, channels: 1, plane: 2 };
-        let (y, mean, variance) = forward(s, &[1.0, 2.0, 3.0, 4.0], &[2.0], &[0.5], 0.0, false);
+        let (y, mean, variance) = forward(s, &[1.0, 2.0, 3.0, 4.0], &[2.0], &[0.5], 0.0);
         assert_close(&mean, &[2.5], "mean");
         assert_close(&variance, &[1.25], "variance");
         let sd = 1.25f32.sqrt();
@@ -193,7 +152,7 @@ mod tests {
     #[test]
     fn a_large_mean_does_not_cancel_the_output() {
         let s = NormShape { batch: 1, channels: 1, plane: 4 };
-        let (y, _, variance) = forward(s, &[1000.0, 1001.0, 1002.0, 1003.0], &[1.0], &[0.0], 0.0, false);
+        let (y, _, variance) = forward(s, &[1000.0, 1001.0, 1002.0, 1003.0], &[1.0], &[0.0], 0.0);
         assert_close(&variance, &[1.25], "variance");
         assert_close(&y, &[-1.5, -0.5, 0.5, 1.5].map(|d| d / 1.25f32.sqrt()), "y");
     }
@@ -204,7 +163,7 @@ mod tests {
     fn one_pass_statistics_match_two_passes() {
         let s = NormShape { batch: 3, channels: 2, plane: 100 };
         let x: Vec<f32> = (0..s.len()).map(|i| 1000.0 + ((i * 37 % 101) as f32 / 100.0 - 0.5) * 0.2).collect();
-        let (_, mean, variance) = forward(s, &x, &[1.0, 1.0], &[0.0, 0.0], 0.0, false);
+        let (_, mean, variance) = forward(s, &x, &[1.0, 1.0], &[0.0, 0.0], 0.0);
         for c in 0..s.channels {
             let values: Vec<f64> = (0..s.batch).flat_map(|n| x[(n * s.channels + c) * s.plane..][..s.plane].iter().map(|&v| v as f64)).collect();
             let m = values.iter().sum::<f64>() / values.len() as f64;
@@ -224,11 +183,11 @@ mod tests {
         let r: Vec<f32> = (0..s.len()).map(|i| value(i, 2)).collect();
         let (gamma, beta) = ([0.5, -1.5, 2.0], [0.1, 0.2, -0.3]);
         let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| -> f64 {
-            let (y, _, _) = forward(s, x, gamma, beta, 1e-5, false);
+            let (y, _, _) = forward(s, x, gamma, beta, 1e-5);
             y.iter().zip(&r).map(|(&y, &r)| y as f64 * r as f64).sum()
         };
-        let (_, mean, variance) = forward(s, &x, &gamma, &beta, 1e-5, false);
-        let (dx, d_gamma, d_beta) = backward(s, &x, &r, &gamma, &beta, &mean, &variance, 1e-5, false);
+        let (_, mean, variance) = forward(s, &x, &gamma, &beta, 1e-5);
+        let (dx, d_gamma, d_beta) = backward(s, &x, &r, &gamma, &mean, &variance, 1e-5);
         let h = 1e-2;
         let numeric = |values: &[f32], i: usize, f: &dyn Fn(&[f32]) -> f64| {
             let (mut up, mut down) = (values.to_vec(), values.to_vec());

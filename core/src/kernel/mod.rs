@@ -123,25 +123,14 @@ impl<C: CheckpointStrategy> GemmConv for Autodiff<Flex, C> {
 }
 
 /// `bn.forward(x)`: in training (an autodiff device and a layer not frozen) on the CPU backend,
-/// through [`batch_norm`]'s kernels (two passes forward, two backward), with the running
+/// through [`batch_norm`]'s kernels (three passes forward, two backward), with the running
 /// statistics updated as burn's `BatchNorm` updates them; otherwise burn's own.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    normalize(bn, x, false)
-}
-
-/// `relu(bn.forward(x))`, the ReLU inside the BatchNorm kernel's passes where [`batch_norm`]
-/// uses the kernel.
-pub fn batch_norm_relu(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    normalize(bn, x, true)
-}
-
-fn normalize(bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
     let device = x.device();
     if !(device.is_autodiff() && bn.training.is_enabled() && on_flex_f32(&x)) {
-        let y = bn.forward(x);
-        return if relu { burn::tensor::activation::relu(y) } else { y };
+        return bn.forward(x);
     }
-    let (output, mean, variance) = Dispatch::fused_batch_norm_train(x.into_dispatch(), bn.gamma.val().into_dispatch(), bn.beta.val().into_dispatch(), bn.epsilon, relu);
+    let (output, mean, variance) = Dispatch::fused_batch_norm_train(x.into_dispatch(), bn.gamma.val().into_dispatch(), bn.beta.val().into_dispatch(), bn.epsilon);
     let (mean, variance) = (Tensor::<1>::from_dispatch(mean), Tensor::<1>::from_dispatch(variance));
     let momentum = bn.momentum;
     let running = |state: &burn::module::RunningState<Tensor<1>>, batch: Tensor<1>| {
@@ -152,11 +141,11 @@ fn normalize(bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
     Tensor::from_dispatch(output)
 }
 
-/// BatchNorm over the batch (training mode), followed by a ReLU with `relu`: the output, the
-/// batch mean and the biased batch variance of each channel.
+/// BatchNorm over the batch (training mode): the output, the batch mean and the biased batch
+/// variance of each channel.
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedBatchNorm: Backend {
-    fn fused_batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64, relu: bool) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    fn fused_batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 fn norm_shape(x: &Shape) -> NormShape {
@@ -165,10 +154,10 @@ fn norm_shape(x: &Shape) -> NormShape {
 }
 
 impl FusedBatchNorm for Flex {
-    fn fused_batch_norm_train(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64, relu: bool) -> (FlexTensor, FlexTensor, FlexTensor) {
+    fn fused_batch_norm_train(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
         let (shape, x, gamma, beta) = (x.shape(), contiguous(x), contiguous(gamma), contiguous(beta));
         let s = norm_shape(&shape);
-        let (y, mean, variance) = batch_norm::forward(s, values(&x), values(&gamma), values(&beta), epsilon, relu);
+        let (y, mean, variance) = batch_norm::forward(s, values(&x), values(&gamma), values(&beta), epsilon);
         (flex_tensor(y, shape), flex_tensor(mean, [s.channels]), flex_tensor(variance, [s.channels]))
     }
 }
@@ -179,16 +168,16 @@ impl FusedBatchNorm for Flex {
 struct BatchNormBackward;
 
 impl Backward<Flex, 3> for BatchNormBackward {
-    /// `x`, `γ`, `β`, the batch mean and variance, ε and whether a ReLU followed.
-    type State = ([NodeId; 3], FlexTensor, FlexTensor, f64, bool);
+    type State = (NodeId, NodeId, FlexTensor, FlexTensor, f64);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let dy = contiguous(grads.consume::<Flex>(&ops.node));
-        let (inputs, mean, variance, epsilon, relu) = ops.state;
-        let [x, gamma, beta] = inputs.map(|id| contiguous(checkpointer.retrieve_node_output::<FlexTensor>(id)));
+        let (x_state, gamma_state, mean, variance, epsilon) = ops.state;
+        let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
+        let gamma = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(gamma_state));
         let s = norm_shape(&x.shape());
-        let (dx, d_gamma, d_beta) = batch_norm::backward(s, values(&x), values(&dy), values(&gamma), values(&beta), values(&mean), values(&variance), epsilon, relu);
+        let (dx, d_gamma, d_beta) = batch_norm::backward(s, values(&x), values(&dy), values(&gamma), values(&mean), values(&variance), epsilon);
         for (node, grad, shape) in [(node_x, dx, x.shape()), (node_gamma, d_gamma, gamma.shape()), (node_beta, d_beta, gamma.shape())] {
             if let Some(node) = node {
                 grads.register::<Flex>(node.id, flex_tensor(grad, shape));
@@ -198,16 +187,16 @@ impl Backward<Flex, 3> for BatchNormBackward {
 }
 
 impl<C: CheckpointStrategy> FusedBatchNorm for Autodiff<Flex, C> {
-    fn fused_batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64, relu: bool) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+    fn fused_batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         match BatchNormBackward.prepare::<C>([x.node(), gamma.node(), beta.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
-                let inputs = [prep.checkpoint(&x), prep.checkpoint(&gamma), prep.checkpoint(&beta)];
-                let (y, mean, variance) = Flex::fused_batch_norm_train(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon, relu);
-                let state = (inputs, contiguous(mean.clone()), contiguous(variance.clone()), epsilon, relu);
+                let (x_state, gamma_state) = (prep.checkpoint(&x), prep.checkpoint(&gamma));
+                let (y, mean, variance) = Flex::fused_batch_norm_train(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon);
+                let state = (x_state, gamma_state, contiguous(mean.clone()), contiguous(variance.clone()), epsilon);
                 (prep.finish(state, y), <FloatTensor<Self>>::new(mean), <FloatTensor<Self>>::new(variance))
             }
             OpsKind::UnTracked(prep) => {
-                let (y, mean, variance) = Flex::fused_batch_norm_train(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon, relu);
+                let (y, mean, variance) = Flex::fused_batch_norm_train(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon);
                 (prep.finish(y), <FloatTensor<Self>>::new(mean), <FloatTensor<Self>>::new(variance))
             }
         }
@@ -274,16 +263,9 @@ mod tests {
     }
 
     /// In training, the output, the running statistics and the gradients of the input, γ and β
-    /// equal burn's `BatchNorm` (momentum 0.1), over two steps and with a strided input; and the
-    /// same with the ReLU fused, against burn's `relu` after burn's `BatchNorm`.
+    /// equal burn's `BatchNorm` (momentum 0.1), over two steps and with a strided input.
     #[test]
     fn batch_norm_matches_burn_in_training() {
-        for relu in [false, true] {
-            batch_norm_matches_burn(relu);
-        }
-    }
-
-    fn batch_norm_matches_burn(relu: bool) {
         use burn::module::Param;
         use burn::nn::BatchNormConfig;
         let device = Device::flex().autodiff();
@@ -298,18 +280,9 @@ mod tests {
             // Channels-last storage seen through a permutation, with an offset per channel.
             let x = Tensor::<4>::random([4, 5, 7, 3], Distribution::Normal(0.0, 2.0), &device).permute([0, 3, 1, 2]) + (step as f32 + 3.0);
             let (x_ours, x_theirs) = (x.clone().require_grad(), x.require_grad());
-            let (y_ours, y_theirs) = match relu {
-                false => (batch_norm(&ours, x_ours.clone()), theirs.forward(x_theirs.clone())),
-                true => (batch_norm_relu(&ours, x_ours.clone()), burn::tensor::activation::relu(theirs.forward(x_theirs.clone()))),
-            };
+            let (y_ours, y_theirs) = (batch_norm(&ours, x_ours.clone()), theirs.forward(x_theirs.clone()));
             assert_close(y_ours.clone(), y_theirs.clone(), "output");
-            if relu {
-                // The β offsets put values on both sides of the ReLU's kink.
-                let zeros = y_ours.clone().equal_elem(0.0).int().sum().into_scalar::<i64>();
-                assert!(zeros > 0 && (zeros as usize) < y_ours.shape().num_elements(), "{zeros} zeros");
-            }
-            // A loss whose gradient is not 0 where y = 0, so that the ReLU's mask matters.
-            let weight_of = |y: Tensor<4>| y.clone() * y.clone().sin() + y;
+            let weight_of = |y: Tensor<4>| y.clone() * y.clone().sin();
             let (grads_ours, grads_theirs) = (weight_of(y_ours).sum().backward(), weight_of(y_theirs).sum().backward());
             assert_close(x_ours.grad(&grads_ours).unwrap(), x_theirs.grad(&grads_theirs).unwrap(), "input gradient");
             for (what, a, b) in [
@@ -318,7 +291,7 @@ mod tests {
                 ("running mean", ours.running_mean.value_sync(), theirs.running_mean.value_sync()),
                 ("running variance", ours.running_var.value_sync(), theirs.running_var.value_sync()),
             ] {
-                assert_close(a.reshape([1, 1, 1, 3]), b.reshape([1, 1, 1, 3]), &format!("{what}, step {step}, relu {relu}"));
+                assert_close(a.reshape([1, 1, 1, 3]), b.reshape([1, 1, 1, 3]), &format!("{what}, step {step}"));
             }
         }
     }
