@@ -1,9 +1,9 @@
-//! The forward pass of a stride-1 convolution as a direct AVX-512 kernel (x86-64 CPUs that have
-//! it), on a zero-padded planar copy of each image.
+//! The forward pass of a convolution as a direct AVX-512 kernel (x86-64 CPUs that have it), on
+//! a zero-padded planar copy of each image.
 //!
 //! The wide grid of [`super::implicit_gemm`], with channel planes instead of channels-last
-//! pixels: the padded image is `X[c][py·Wp + px]`, output position `(oy, ox)` is `q = oy·Wp + ox`,
-//! and
+//! pixels: for stride 1 the padded image is `X[c][py·Wp + px]`, output position `(oy, ox)` is
+//! `q = oy·Wp + ox`, and
 //!
 //! `Yw[o][q] = Σ_c Σ_ky Σ_kx w[o, c, ky, kx] · X[c][q + ky·Wp + kx]`.
 //!
@@ -17,56 +17,107 @@
 //! faster on 16 and 32 channels, equal or faster from 64 on (docs/performance.md). In the
 //! browser (SIMD128, 16 registers) a tile of 4 channels × 2 vectors measured no faster than the
 //! GEMM path, so wasm keeps the GEMM.
+//!
+//! **Strides** (the polyphase split): with stride `s`, tap `(ky, kx)` of output `(oy, ox)` reads
+//! padded pixel `(s·oy + ky, s·ox + kx)`, which is pixel `(oy + ky/s, ox + kx/s)` of the *phase*
+//! `(ky mod s, kx mod s)`, the sub-image of every `s`-th padded row and column from that
+//! offset on. So each channel is stored as its phases' planes (`⌈Hp/s⌉ × ⌈Wp/s⌉` each, only the
+//! phases some tap reads: one for a 1×1 shortcut), the wide grid's rows are a phase's rows, and
+//! tap `(ky, kx)` is the offset `phase·⌈Hp/s⌉·⌈Wp/s⌉ + (ky/s)·⌈Wp/s⌉ + kx/s`: the same tile, on
+//! consecutive positions again. Stride 1 is the case of one phase.
+//!
+//! **Narrow maps** (ResNet's 4×4 stage on CIFAR): several images side by side share one wide
+//! grid ([`Layout`]), so a row holds enough positions to fill the vectors.
 
 use std::arch::x86_64::{__m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps};
 use std::cell::RefCell;
 
-use super::gemm_conv::{ConvGeometry, for_each_weight};
-use super::parallel::for_each_piece;
+use super::gemm_conv::{ConvGeometry, for_each_weight, valid_range};
+use super::parallel::{for_each_piece, threads};
 use super::scratch::{Buffers, with_buffers};
 
 /// `f32` lanes of an AVX-512 register.
 const LANES: usize = 16;
 /// Output channels of a tile (a layer's channels are padded with zero weights to a multiple).
 const CHANNELS: usize = 8;
-/// Vectors of positions of a full tile; the last tile of an image has 1 to 3.
+/// Vectors of positions of a full tile; the last tile of a wide grid has 1 to 3.
 const VECTORS: usize = 3;
 
-/// Narrower maps waste too much of the wide grid and of the last vector (a 4×4 map fills 16 of
-/// 32 positions), where im2col's GEMM is already compute-bound.
+/// Output maps narrower than this are computed several images side by side on one wide grid
+/// (see [`Layout::images`]): alone, a 4×4 map fills 16 of the 32 positions of its grid.
 const MIN_OUT_WIDTH: usize = 8;
+/// Positions per row of the wide grid that a group of narrow images should reach: three vectors.
+const MIN_GROUP_WIDTH: usize = VECTORS * LANES;
 
 /// Whether this CPU runs the kernel.
 fn available() -> bool {
     std::arch::is_x86_feature_detected!("avx512f")
 }
 
-/// Whether [`forward`] computes this convolution: stride 1, maps at least [`MIN_OUT_WIDTH`]
-/// wide, any number of channels (the RGB stem too: unlike a GEMM's inner size, the kernel's loop
-/// over channels and taps costs nothing per iteration beyond its multiply-adds), on a CPU that
-/// has the instructions.
+/// Narrow maps with more input channels than this stay on the GEMM path, which measured faster
+/// there (512 → 512 channels at 4×4: 44 against 56 ms; docs/performance.md): a tile's weights
+/// (`C·kh·kw·8` values) and its group's padded planes then no longer fit the first-level cache.
+const MAX_NARROW_CHANNELS: usize = 128;
+
+/// Whether [`forward`] computes this convolution: any stride, maps at least [`MIN_OUT_WIDTH`]
+/// wide with any number of channels (the RGB stem too: unlike a GEMM's inner size, the kernel's
+/// loop over channels and taps costs nothing per iteration beyond its multiply-adds), narrower
+/// ones up to [`MAX_NARROW_CHANNELS`], on a CPU that has the instructions.
 pub(super) fn applies(g: &ConvGeometry) -> bool {
-    g.stride == [1, 1] && g.out_width() >= MIN_OUT_WIDTH && available()
+    (g.out_width() >= MIN_OUT_WIDTH || g.c_in <= MAX_NARROW_CHANNELS) && available()
 }
 
-/// Sizes of one image's padded planes and wide output.
+/// Sizes of one group of images' phase planes and wide output.
+///
+/// A group is [`Layout::images`] images side by side: each row of the padded group holds image
+/// `i`'s padded row from column `i·pitch` on, and consecutive images share their zero columns
+/// (`pitch = W + pad`, rounded up to the stride so that every image starts at the same phase).
+/// Output `(oy, ox)` of image `i` is wide-grid position `oy·⌈Wg/s⌉ + i·pitch/s + ox`; its taps
+/// read only image `i`'s pixels and the zeros around them. One image is the group of any map at
+/// least [`MIN_OUT_WIDTH`] wide.
 struct Layout {
-    /// `Wp`.
-    width: usize,
-    /// `Hp·Wp`, the distance between two channels' planes.
+    /// Images per group.
+    images: usize,
+    /// Columns between the starts of two images in a phase's rows.
+    image_columns: usize,
+    /// The phases some tap reads, `(row, column)` offsets below the stride.
+    phases: Vec<[usize; 2]>,
+    /// A phase's rows and columns (`⌈Hp/s⌉`, `⌈Wg/s⌉`); the columns are the wide grid's rows.
+    phase_size: [usize; 2],
+    /// The distance between two channels' planes: all their phases.
     plane: usize,
-    /// The wide grid's `Ho·Wp` positions rounded up to whole vectors.
+    /// Each tap's offset from a wide-grid position to its input in a channel's plane.
+    offsets: Vec<usize>,
+    /// The wide grid's `Ho·⌈Wg/s⌉` positions rounded up to whole vectors.
     wide: usize,
-    /// The padded copy: every plane, plus what the last plane's last vector reads past its end.
+    /// The padded copy: every plane, plus what the last plane's last vector may read past its end.
     padded_len: usize,
 }
 
 fn layout(g: &ConvGeometry) -> Layout {
-    let width = g.width + 2 * g.padding[1];
-    let plane = (g.height + 2 * g.padding[0]) * width;
-    let wide = (g.out_height() * width).next_multiple_of(LANES);
-    let reach = (g.kernel[0] - 1) * width + g.kernel[1] - 1;
-    Layout { width, plane, wide, padded_len: (g.c_in - 1) * plane + wide + reach }
+    let ([kh, kw], [sh, sw], [pad_h, pad_w]) = (g.kernel, g.stride, g.padding);
+    let pitch = (g.width + pad_w).next_multiple_of(sw);
+    let images = if g.out_width() >= MIN_OUT_WIDTH {
+        1
+    } else {
+        // As many groups as fill the wide rows, rounded up to a multiple of the threads, so
+        // that each thread gets the same number of groups.
+        let groups = g.batch.div_ceil(MIN_GROUP_WIDTH.div_ceil(pitch / sw)).next_multiple_of(threads());
+        g.batch.div_ceil(groups).max(1)
+    };
+    let group_width = (images - 1) * pitch + g.width + 2 * pad_w;
+    let phase_size = [(g.height + 2 * pad_h).div_ceil(sh), group_width.div_ceil(sw)];
+    let phase_len = phase_size[0] * phase_size[1];
+    let phase_columns = sw.min(kw);
+    let phases: Vec<[usize; 2]> = (0..sh.min(kh)).flat_map(|a| (0..phase_columns).map(move |b| [a, b])).collect();
+    let offsets: Vec<usize> = (0..kh)
+        .flat_map(|ky| (0..kw).map(move |kx| ((ky % sh) * phase_columns + kx % sw) * phase_len + (ky / sh) * phase_size[1] + kx / sw))
+        .collect();
+    let plane = phases.len() * phase_len;
+    let wide = (g.out_height() * phase_size[1]).next_multiple_of(LANES);
+    let reach = offsets.iter().max().copied().unwrap_or(0);
+    let padded_len = (g.c_in * plane).max((g.c_in - 1) * plane + wide + reach);
+    Layout { images, image_columns: pitch / sw, phases, phase_size, plane, offsets, wide, padded_len }
 }
 
 /// The weight grouped by tile: `[O/CHANNELS][C][kh·kw][CHANNELS]`, zero for channels past `O`.
@@ -79,60 +130,79 @@ fn weight_tiles(g: &ConvGeometry, w: &[f32]) -> Vec<f32> {
     tiles
 }
 
-/// Writes one image `[C, H, W]` into `padded` as zero-bordered planes `Hp × Wp` (and zeros after
-/// the last one).
-fn pad_planes(g: &ConvGeometry, l: &Layout, image: &[f32], padded: &mut [f32]) {
-    let ([pad_h, pad_w], width) = (g.padding, g.width);
+/// Writes a group of images `[n, C, H, W]` (`n` ≤ the layout's images) into `padded` as each
+/// channel's phase planes of the zero-padded group (and zeros after the last one): row `i`,
+/// column `j` of phase `(a, b)` is padded pixel `(s·i + a, s·j + b)` of the group.
+fn pad_planes(g: &ConvGeometry, l: &Layout, images: &[f32], padded: &mut [f32]) {
+    let ([pad_h, pad_w], [sh, sw], [rows, columns]) = (g.padding, g.stride, l.phase_size);
+    let (in_plane, image_len) = (g.height * g.width, g.c_in * g.height * g.width);
     let (planes, rest) = padded.split_at_mut(g.c_in * l.plane);
-    for (plane, channel) in planes.chunks_exact_mut(l.plane).zip(image.chunks_exact(g.height * width)) {
-        let (top, body) = plane.split_at_mut(pad_h * l.width);
-        top.fill(0.0);
-        let (rows, bottom) = body.split_at_mut(g.height * l.width);
-        for (row, values) in rows.chunks_exact_mut(l.width).zip(channel.chunks_exact(width)) {
-            row[..pad_w].fill(0.0);
-            row[pad_w..pad_w + width].copy_from_slice(values);
-            row[pad_w + width..].fill(0.0);
+    for (c, plane) in planes.chunks_exact_mut(l.plane).enumerate() {
+        for (phase, &[a, b]) in plane.chunks_exact_mut(rows * columns).zip(&l.phases) {
+            let (top, bottom) = valid_range(a, pad_h, sh, g.height, rows);
+            // The columns of image 0; image `k`'s are `k·image_columns` further right.
+            let (left, right) = valid_range(b, pad_w, sw, g.width, columns);
+            phase[..top * columns].fill(0.0);
+            phase[bottom * columns..].fill(0.0);
+            for (i, row) in phase.chunks_exact_mut(columns).enumerate().take(bottom).skip(top) {
+                row.fill(0.0);
+                for (k, image) in images.chunks_exact(image_len).enumerate() {
+                    if left == right {
+                        break;
+                    }
+                    let values = &image[c * in_plane + (sh * i + a - pad_h) * g.width..][..g.width][sw * left + b - pad_w..];
+                    let row = &mut row[k * l.image_columns..];
+                    if sw == 1 {
+                        row[left..right].copy_from_slice(&values[..right - left]);
+                    } else {
+                        row[left..right].iter_mut().zip(values.iter().step_by(sw)).for_each(|(p, &v)| *p = v);
+                    }
+                }
+            }
         }
-        bottom.fill(0.0);
     }
     rest.fill(0.0);
 }
 
 thread_local! {
-    /// One image's padded planes and one tile of channels' wide output.
+    /// One group's padded planes and one tile of channels' wide output.
     static SCRATCH: Buffers = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// `y = conv2d(x, w)` for a stride-1 convolution, shape `[N, O, Ho, Wo]` flattened (correct for
-/// any map width; [`applies`] says where it pays).
+/// `y = conv2d(x, w)`, shape `[N, O, Ho, Wo]` flattened.
 pub(super) fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
-    assert!(g.stride == [1, 1] && available(), "{g:?}");
+    assert!(available(), "{g:?}");
     let l = layout(g);
-    let (kh, kw) = (g.kernel[0], g.kernel[1]);
-    let offsets: Vec<usize> = (0..kh).flat_map(|ky| (0..kw).map(move |kx| ky * l.width + kx)).collect();
+    let (offsets, width) = (&l.offsets, l.phase_size[1]);
     let weights = weight_tiles(g, w);
     let tile_weights = g.c_in * offsets.len() * CHANNELS;
-    let (in_plane, out_height, out_width) = (g.height * g.width, g.out_height(), g.out_width());
+    let (image_len, out_height, out_width) = (g.c_in * g.height * g.width, g.out_height(), g.out_width());
+    let out_plane = out_height * out_width;
     let mut y = vec![0.0; g.output_len()];
-    for_each_piece(&mut y, g.c_out * out_height * out_width, |image, out| {
+    for_each_piece(&mut y, l.images * g.c_out * out_plane, |group, out| {
+        let first = group * l.images * image_len;
+        let images = &x[first..(first + l.images * image_len).min(x.len())];
         with_buffers(&SCRATCH, [l.padded_len, CHANNELS * l.wide], |padded, wide| {
-            pad_planes(g, &l, &x[image * g.c_in * in_plane..][..g.c_in * in_plane], padded);
-            for (group, out_channels) in out.chunks_mut(CHANNELS * out_height * out_width).enumerate() {
-                let weights = &weights[group * tile_weights..][..tile_weights];
+            pad_planes(g, &l, images, padded);
+            for (tile_group, weights) in weights.chunks_exact(tile_weights).enumerate() {
                 let mut start = 0;
                 while start < l.wide {
                     // SAFETY: the CPU was checked above; `tile` checks its bounds.
                     start += unsafe {
                         match (l.wide - start) / LANES {
-                            1 => tile::<1>(padded, l.plane, g.c_in, &offsets, weights, start, wide, l.wide),
-                            2 => tile::<2>(padded, l.plane, g.c_in, &offsets, weights, start, wide, l.wide),
-                            _ => tile::<VECTORS>(padded, l.plane, g.c_in, &offsets, weights, start, wide, l.wide),
+                            1 => tile::<1>(padded, l.plane, g.c_in, offsets, weights, start, wide, l.wide),
+                            2 => tile::<2>(padded, l.plane, g.c_in, offsets, weights, start, wide, l.wide),
+                            _ => tile::<VECTORS>(padded, l.plane, g.c_in, offsets, weights, start, wide, l.wide),
                         }
                     };
                 }
-                for (channel, wide_channel) in out_channels.chunks_exact_mut(out_height * out_width).zip(wide.chunks_exact(l.wide)) {
-                    for (row, wide_row) in channel.chunks_exact_mut(out_width).zip(wide_channel.chunks(l.width)) {
-                        row.copy_from_slice(&wide_row[..out_width]);
+                // Each channel's row of the wide grid holds every image's output row side by side.
+                for (k, image_out) in out.chunks_exact_mut(g.c_out * out_plane).enumerate() {
+                    let channels = tile_group * CHANNELS..((tile_group + 1) * CHANNELS).min(g.c_out);
+                    for (channel, wide_channel) in image_out[channels.start * out_plane..channels.end * out_plane].chunks_exact_mut(out_plane).zip(wide.chunks_exact(l.wide)) {
+                        for (row, wide_row) in channel.chunks_exact_mut(out_width).zip(wide_channel.chunks(width)) {
+                            row.copy_from_slice(&wide_row[k * l.image_columns..][..out_width]);
+                        }
                     }
                 }
             }
@@ -186,13 +256,47 @@ mod tests {
     use crate::kernel::gemm_conv::tests::{reference, stride_one_geometries, test_values};
     use crate::kernel::scratch::poison;
 
+    /// Strided shapes: ResNet's 3×3 and 1×1 downsampling layers at odd and even sizes, strides
+    /// larger than the kernel (phases no tap reads), stride 3, different strides per axis, and
+    /// an image so small that some phase rows and columns are all padding.
+    fn strided_geometries() -> Vec<ConvGeometry> {
+        let g = |batch, c_in, height, width, c_out, kernel, stride, padding| ConvGeometry { batch, c_in, height, width, c_out, kernel, stride, padding };
+        vec![
+            g(2, 3, 16, 16, 9, [3, 3], [2, 2], [1, 1]),
+            g(2, 5, 17, 15, 8, [3, 3], [2, 2], [1, 1]),
+            g(3, 4, 16, 16, 6, [1, 1], [2, 2], [0, 0]),
+            g(1, 3, 19, 20, 5, [5, 5], [3, 3], [2, 2]),
+            g(2, 2, 9, 18, 4, [3, 2], [1, 2], [1, 0]),
+            g(1, 2, 3, 40, 3, [3, 3], [2, 2], [2, 1]),
+            g(1, 2, 2, 34, 3, [1, 1], [3, 2], [0, 0]),
+        ]
+    }
+
+    /// Maps narrower than [`MIN_OUT_WIDTH`], computed several images to a wide grid: ResNet's
+    /// 4×4 layers and their downsampling, no padding, wide padding, a last group with fewer
+    /// images, strides.
+    fn narrow_geometries() -> Vec<ConvGeometry> {
+        let g = |batch, c_in, height, width, c_out, kernel, stride, padding| ConvGeometry { batch, c_in, height, width, c_out, kernel, stride, padding };
+        let geometries = vec![
+            g(7, 3, 4, 4, 9, [3, 3], [1, 1], [1, 1]),
+            g(13, 5, 8, 8, 8, [3, 3], [2, 2], [1, 1]),
+            g(6, 4, 8, 8, 3, [1, 1], [2, 2], [0, 0]),
+            g(9, 3, 6, 6, 4, [3, 3], [1, 1], [0, 0]),
+            g(5, 2, 4, 3, 5, [5, 5], [1, 1], [2, 2]),
+            g(11, 2, 7, 5, 3, [3, 2], [2, 1], [1, 0]),
+            g(1, 3, 4, 4, 2, [3, 3], [1, 1], [1, 1]),
+        ];
+        assert!(geometries.iter().all(|g| layout(g).images > 1 || g.batch == 1));
+        geometries
+    }
+
     #[test]
     fn forward_matches_the_definition() {
         if !available() {
             eprintln!("skipped: this CPU has no AVX-512");
             return;
         }
-        for g in stride_one_geometries() {
+        for g in stride_one_geometries().into_iter().chain(strided_geometries()).chain(narrow_geometries()) {
             poison(&SCRATCH);
             let (x, w) = (test_values(g.input_len(), 1), test_values(g.weight_len(), 2));
             assert_close(&forward(&g, &x, &w), &reference(&g, &x, &w), &format!("{g:?}"));

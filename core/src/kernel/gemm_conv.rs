@@ -84,7 +84,7 @@ impl ConvGeometry {
 
 /// The output positions `lo..hi` (along one axis) whose input coordinate
 /// `out·stride + tap − pad` falls inside `0..size`; the others read zero padding.
-fn valid_range(tap: usize, pad: usize, stride: usize, size: usize, out_size: usize) -> (usize, usize) {
+pub(super) fn valid_range(tap: usize, pad: usize, stride: usize, size: usize, out_size: usize) -> (usize, usize) {
     let lo = pad.saturating_sub(tap).div_ceil(stride);
     let hi = (size + pad).saturating_sub(tap).div_ceil(stride);
     (lo.min(out_size), hi.clamp(lo.min(out_size), out_size))
@@ -263,6 +263,11 @@ pub fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     if implicit_gemm::applies(g) {
         return implicit_gemm::forward(g, x, w);
     }
+    forward_as_gemm(g, x, w)
+}
+
+/// The forward pass as im2col + GEMM, for any geometry.
+pub(super) fn forward_as_gemm(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     let patch = g.patch();
     let mut y = vec![0.0; g.output_len()];
     for_each_chunk(g, |images, n, cols, rows| {
