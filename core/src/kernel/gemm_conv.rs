@@ -267,7 +267,7 @@ pub fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
 }
 
 /// The forward pass as im2col + GEMM, for any geometry.
-pub(super) fn forward_as_gemm(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+fn forward_as_gemm(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     let patch = g.patch();
     let mut y = vec![0.0; g.output_len()];
     for_each_chunk(g, |images, n, cols, rows| {
