@@ -142,14 +142,13 @@ fn pad_planes(g: &ConvGeometry, l: &Layout, images: &[f32], padded: &mut [f32]) 
             let (top, bottom) = valid_range(a, pad_h, sh, g.height, rows);
             // The columns of image 0; image `k`'s are `k·image_columns` further right.
             let (left, right) = valid_range(b, pad_w, sw, g.width, columns);
+            // A phase with no valid column (a tiny image) is all padding: no row to copy.
+            let (top, bottom) = if left == right { (bottom, bottom) } else { (top, bottom) };
             phase[..top * columns].fill(0.0);
             phase[bottom * columns..].fill(0.0);
             for (i, row) in phase.chunks_exact_mut(columns).enumerate().take(bottom).skip(top) {
                 row.fill(0.0);
                 for (k, image) in images.chunks_exact(image_len).enumerate() {
-                    if left == right {
-                        break;
-                    }
                     let values = &image[c * in_plane + (sh * i + a - pad_h) * g.width..][..g.width][sw * left + b - pad_w..];
                     let row = &mut row[k * l.image_columns..];
                     if sw == 1 {
@@ -197,8 +196,8 @@ pub(super) fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
                     };
                 }
                 // Each channel's row of the wide grid holds every image's output row side by side.
+                let channels = tile_group * CHANNELS..((tile_group + 1) * CHANNELS).min(g.c_out);
                 for (k, image_out) in out.chunks_exact_mut(g.c_out * out_plane).enumerate() {
-                    let channels = tile_group * CHANNELS..((tile_group + 1) * CHANNELS).min(g.c_out);
                     for (channel, wide_channel) in image_out[channels.start * out_plane..channels.end * out_plane].chunks_exact_mut(out_plane).zip(wide.chunks_exact(l.wide)) {
                         for (row, wide_row) in channel.chunks_exact_mut(out_width).zip(wide_channel.chunks(width)) {
                             row.copy_from_slice(&wide_row[k * l.image_columns..][..out_width]);

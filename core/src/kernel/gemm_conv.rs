@@ -263,11 +263,6 @@ pub fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     if implicit_gemm::applies(g) {
         return implicit_gemm::forward(g, x, w);
     }
-    forward_as_gemm(g, x, w)
-}
-
-/// The forward pass as im2col + GEMM, for any geometry.
-fn forward_as_gemm(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     let patch = g.patch();
     let mut y = vec![0.0; g.output_len()];
     for_each_chunk(g, |images, n, cols, rows| {
