@@ -1,17 +1,24 @@
 //! Kernels of our own for the CPU backend (burn-flex), plugged in through burn's backend
 //! extension API, with their backward passes written by hand: the convolution and BatchNorm in
-//! training mode. Other backends (WebGPU, CUDA) keep burn's operations.
+//! training mode, and the transformer's LayerNorm, softmax and GELU ([`transformer`]). Other
+//! backends (WebGPU, CUDA) keep burn's operations.
 
 mod batch_norm;
 #[cfg(target_arch = "x86_64")]
 mod direct_conv;
+mod gelu;
 mod gemm_conv;
 mod implicit_gemm;
+mod layer_norm;
+mod math;
 mod parallel;
 mod scratch;
+mod softmax;
+pub mod transformer;
 
 pub use batch_norm::NormShape;
 pub use gemm_conv::ConvGeometry;
+pub use transformer::{gelu, layer_norm, softmax};
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -45,7 +52,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 }
 
 /// Whether `x` runs on the CPU backend in `f32`, where this module's kernels apply.
-fn on_flex_f32(x: &Tensor<4>) -> bool {
+fn on_flex_f32<const D: usize>(x: &Tensor<D>) -> bool {
     x.dtype() == DType::F32 && x.device().inner() == Device::flex()
 }
 

@@ -30,3 +30,15 @@ pub fn for_each_piece(data: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]
     #[cfg(target_arch = "wasm32")]
     data.chunks_mut(len).enumerate().for_each(|(i, piece)| f(i, piece));
 }
+
+/// `f(index, piece)` on each `len`-sized piece of `data`, in parallel where threads exist; the
+/// results in the pieces' order.
+pub fn map_pieces<T: Send>(data: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) -> T + Sync + Send) -> Vec<T> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        data.par_chunks_mut(len).enumerate().map(|(i, piece)| f(i, piece)).collect()
+    }
+    #[cfg(target_arch = "wasm32")]
+    data.chunks_mut(len).enumerate().map(|(i, piece)| f(i, piece)).collect()
+}

@@ -18,7 +18,7 @@ use super::momentum::{MomentumConfig, ema_update, target_copy};
 use super::{Progress, StepOutput};
 use crate::data::batch::TensorBatch;
 use crate::loss::{data2vec_targets, masked_regression};
-use crate::model::Backbone;
+use crate::model::{Backbone, token_linear};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -69,7 +69,7 @@ impl Data2Vec {
         let teacher = self.teacher.as_vit().expect("checked at init").forward_tokens(view, None, true).blocks;
         let targets = data2vec_targets(&teacher, self.config.top_k).detach();
         let [n, tokens, d] = student.dims();
-        let predictions = self.regression.forward(student.clone().slice([0..n, 1..tokens, 0..d]));
+        let predictions = token_linear(&self.regression, student.clone().slice([0..n, 1..tokens, 0..d]));
         let loss = masked_regression(predictions, targets, mask, self.config.loss_beta);
         let class_token = student.slice([0..n, 0..1, 0..d]).reshape([n, d]);
         StepOutput { terms: vec![("regression", loss.clone())], loss, embedding: class_token }

@@ -12,12 +12,12 @@
 
 use burn::module::{Module, Param, RunningState};
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::momentum::{MomentumConfig, ema_update, target_copy};
 use super::{Progress, StepOutput, encode_views, global_views};
+use crate::kernel::gelu;
 use crate::loss::{DinoTemperature, dino_center, dino_loss, dino_teacher_entropy, l2_normalize};
 use crate::model::Backbone;
 

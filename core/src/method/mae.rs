@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::StepOutput;
 use crate::data::batch::TensorBatch;
 use crate::loss::{mae_targets, masked_regression};
-use crate::model::{Backbone, TransformerBlock, layer_norm, resize_position_embeddings};
+use crate::model::{Backbone, TransformerBlock, layer_norm, normalize, resize_position_embeddings, token_linear};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -74,7 +74,7 @@ impl MaeDecoder {
     /// Pixel predictions `[N, T, p·p·3]` from the encoded visible patches `[N, 1 + V, D]`,
     /// `order` (the encoder's: visible positions first) and the `h × w` patch grid.
     fn forward(&self, encoded: Tensor<3>, order: Tensor<2, Int>, h: usize, w: usize) -> Tensor<3> {
-        let x = self.embed.forward(encoded);
+        let x = token_linear(&self.embed, encoded);
         let [n, kept, width] = x.dims();
         let (visible, t) = (kept - 1, h * w);
         let cls = x.clone().slice([0..n, 0..1, 0..width]);
@@ -86,8 +86,8 @@ impl MaeDecoder {
         for block in &self.blocks {
             x = block.forward(x);
         }
-        let x = self.norm.forward(x);
-        self.predict.forward(x.slice([0..n, 1..1 + t, 0..width]))
+        let x = normalize(&self.norm, x);
+        token_linear(&self.predict, x.slice([0..n, 1..1 + t, 0..width]))
     }
 }
 

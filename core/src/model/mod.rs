@@ -8,7 +8,7 @@ mod vit;
 pub use convnet::ConvNet;
 pub use mlp::{LastNorm, Mlp, MlpConfig};
 pub use resnet::{ResNet, ResNetDepth, Stem};
-pub use vit::{TransformerBlock, Vit, VitConfig, VitPool, VitSize, VitTokens, layer_norm, resize_position_embeddings};
+pub use vit::{TransformerBlock, Vit, VitConfig, VitPool, VitSize, VitTokens, layer_norm, normalize, resize_position_embeddings, token_linear};
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};

@@ -18,14 +18,15 @@
 //! sizes (multi-crop's local views).
 
 use burn::module::{Module, Param};
-use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
+use burn::nn::attention::{MultiHeadAttention, MultiHeadAttentionConfig};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::gelu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Bool, Device, Distribution, Int, Tensor};
 use serde::{Deserialize, Serialize};
+
+use crate::kernel;
 
 /// Which tokens make an image's feature vector.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,13 +79,13 @@ impl VitConfig {
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        if self.patch == 0 || self.image_size % self.patch != 0 {
+        if self.patch == 0 || !self.image_size.is_multiple_of(self.patch) {
             return Err(format!("ViT: image_size {} must be a positive multiple of patch_size {}", self.image_size, self.patch));
         }
         if self.depth == 0 {
             return Err("ViT: depth must be at least 1".into());
         }
-        if self.heads == 0 || self.width % self.heads != 0 {
+        if self.heads == 0 || !self.width.is_multiple_of(self.heads) {
             return Err(format!("ViT: width {} must be a multiple of the {} heads", self.width, self.heads));
         }
         Ok(())
@@ -109,9 +110,41 @@ impl VitConfig {
     }
 }
 
-/// LayerNorm with ViT's ε = 1e-6.
+/// ViT's LayerNorm ε.
+const LAYER_NORM_EPSILON: f64 = 1e-6;
+
+/// LayerNorm with ViT's ε = 1e-6; apply it with [`normalize`].
 pub fn layer_norm(d: usize, device: &Device) -> LayerNorm {
-    LayerNormConfig::new(d).with_epsilon(1e-6).init(device)
+    LayerNormConfig::new(d).with_epsilon(LAYER_NORM_EPSILON).init(device)
+}
+
+/// `norm.forward(x)` for a LayerNorm made by [`layer_norm`], through the CPU kernel in training
+/// (which needs the ε that burn keeps private).
+pub fn normalize(norm: &LayerNorm, x: Tensor<3>) -> Tensor<3> {
+    kernel::layer_norm(norm, x, LAYER_NORM_EPSILON)
+}
+
+/// `linear.forward(x)` for tokens `[N, T, D]`, as one product of `N·T` rows. burn multiplies
+/// `[N, T, D]` by the weight image by image when `T` is not a multiple of its row tile (65 or 17
+/// tokens are not), which packs the weight again for every image and leaves the GEMM a
+/// one-row remainder per image; this measured N·T rows at once as much faster on the CPU.
+pub fn token_linear(linear: &Linear, x: Tensor<3>) -> Tensor<3> {
+    let [n, t, d] = x.dims();
+    let y = linear.forward(x.reshape([n * t, d]));
+    let d_out = y.dims()[1];
+    y.reshape([n, t, d_out])
+}
+
+/// Multi-head self-attention with the layers of burn's `MultiHeadAttention` (its forward
+/// without masks or dropout), with softmax through the CPU kernel in training:
+/// `softmax(Q·Kᵀ/√d_k)·V` per head, then the output projection.
+fn self_attention(attention: &MultiHeadAttention, x: Tensor<3>) -> Tensor<3> {
+    let [n, t, d] = x.dims();
+    let heads = |linear: &Linear| token_linear(linear, x.clone()).reshape([n, t, attention.n_heads, attention.d_k]).swap_dims(1, 2);
+    let (query, key, value) = (heads(&attention.query), heads(&attention.key), heads(&attention.value));
+    let scores = query.matmul(key.transpose()).div_scalar((attention.d_k as f32).sqrt());
+    let context = kernel::softmax(scores, 3).matmul(value).swap_dims(1, 2).reshape([n, t, d]);
+    token_linear(&attention.output, context)
 }
 
 /// One pre-norm transformer block: `x + Attention(LN(x))`, then `x + MLP(LN(x))`.
@@ -136,8 +169,8 @@ impl TransformerBlock {
     }
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = x.clone() + self.attention.forward(MhaInput::self_attn(self.norm1.forward(x))).context;
-        x.clone() + self.fc2.forward(gelu(self.fc1.forward(self.norm2.forward(x))))
+        let x = x.clone() + self_attention(&self.attention, normalize(&self.norm1, x));
+        x.clone() + token_linear(&self.fc2, kernel::gelu(token_linear(&self.fc1, normalize(&self.norm2, x))))
     }
 }
 
@@ -199,7 +232,7 @@ impl Vit {
                 blocks.push(x.clone());
             }
         }
-        VitTokens { tokens: self.norm.forward(x), blocks }
+        VitTokens { tokens: normalize(&self.norm, x), blocks }
     }
 
     /// MAE's encoder: only the visible patches (and the class token) go through the blocks.
@@ -223,7 +256,7 @@ impl Vit {
         for block in &self.blocks {
             x = block.forward(x);
         }
-        (self.norm.forward(x), order)
+        (normalize(&self.norm, x), order)
     }
 
     /// Patch embeddings `[N, T, D]` and the patch grid `h × w`.
