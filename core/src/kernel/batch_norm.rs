@@ -10,6 +10,7 @@
 //! ten tensor operations, two of them copies that move channels to the front, and each is a pass
 //! over the activation.
 
+use super::math::vectorized;
 use super::parallel::{for_each_piece, map_parts, threads};
 
 /// `[N, C, L]`: images, channels, values per channel and image.
@@ -31,8 +32,8 @@ impl NormShape {
     }
 }
 
-/// `[Σ f(a, b)₀, Σ f(a, b)₁]` over two planes, summed in eight `f32` lanes (which the compiler
-/// turns into vector instructions) and returned as `f64`.
+/// `[Σ f(a, b)₀, Σ f(a, b)₁]` over two planes, summed in eight `f32` lanes and returned as `f64`.
+#[inline(always)]
 fn plane_sums(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> [f32; 2]) -> [f64; 2] {
     let mut lanes = [[0.0f32; 8]; 2];
     let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -50,6 +51,44 @@ fn plane_sums(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> [f32; 2]) -> [f64; 2
     }
     let total = |k: usize| lanes[k].iter().map(|&l| l as f64).sum::<f64>() + tail[k];
     [total(0), total(1)]
+}
+
+// The per-plane loops, each compiled for the widest vectors the CPU has (the arithmetic and its
+// order are the same on every path, so the results are too).
+vectorized! {
+    /// `[Σ d, Σ d²]` with `d = x − shift`.
+    fn shifted_sums(x: &[f32], shift: f32) -> [f64; 2] {
+        plane_sums(x, x, |v, _| {
+            let d = v - shift;
+            [d, d * d]
+        })
+    }
+}
+
+vectorized! {
+    /// `[Σ dy, Σ dy·(x − μ)]`.
+    fn gradient_sums(dy: &[f32], x: &[f32], mean: f32) -> [f64; 2] {
+        plane_sums(dy, x, |d, v| [d, d * (v - mean)])
+    }
+}
+
+vectorized! {
+    /// `out = (x − μ)·scale + β`.
+    fn normalize_plane(x: &[f32], mean: f32, scale: f32, beta: f32, out: &mut [f32]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = (v - mean) * scale + beta;
+        }
+    }
+}
+
+vectorized! {
+    /// `out = k·(dy − a − (x − μ)·b)`.
+    fn input_gradient_plane(dy: &[f32], x: &[f32], constants: [f32; 4], out: &mut [f32]) {
+        let [k, a, b, mean] = constants;
+        for ((o, &d), &v) in out.iter_mut().zip(dy).zip(x) {
+            *o = k * (d - a - (v - mean) * b);
+        }
+    }
 }
 
 /// Per channel, the two sums of `term(channel, a_plane, b_plane)` over all images. The images are
@@ -77,14 +116,12 @@ fn channel_sums(s: NormShape, a: &[f32], b: &[f32], term: impl Fn(usize, &[f32],
     total
 }
 
-/// `out[i] = f(channel, x[i], other[i])` over every plane, in parallel where threads exist.
-fn map_planes(s: NormShape, x: &[f32], other: &[f32], f: impl Fn(usize, f32, f32) -> f32 + Sync + Send) -> Vec<f32> {
+/// `f(channel, x_plane, other_plane, out_plane)` over every plane, in parallel where threads exist.
+fn map_planes(s: NormShape, x: &[f32], other: &[f32], f: impl Fn(usize, &[f32], &[f32], &mut [f32]) + Sync + Send) -> Vec<f32> {
     let mut out = vec![0.0; s.len()];
     for_each_piece(&mut out, s.plane.max(1), |index, plane| {
-        let (c, at) = (index % s.channels, index * s.plane);
-        for ((o, &v), &w) in plane.iter_mut().zip(&x[at..at + s.plane]).zip(&other[at..at + s.plane]) {
-            *o = f(c, v, w);
-        }
+        let at = index * s.plane;
+        f(index % s.channels, &x[at..at + s.plane], &other[at..at + s.plane], plane);
     });
     out
 }
@@ -96,12 +133,7 @@ pub fn forward(s: NormShape, x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f6
     // channel's first value: σ² = E[d²] − E[d]² then does not cancel when the mean is large
     // against the spread (E[d] is of the order of σ, not of μ).
     let shift: Vec<f32> = (0..s.channels).map(|c| x.get(c * s.plane).copied().unwrap_or(0.0)).collect();
-    let sums = channel_sums(s, x, x, |c, p, _| {
-        plane_sums(p, p, |v, _| {
-            let d = v - shift[c];
-            [d, d * d]
-        })
-    });
+    let sums = channel_sums(s, x, x, |c, p, _| shifted_sums(p, shift[c]));
     let (mean, variance): (Vec<f32>, Vec<f32>) = sums
         .iter()
         .zip(&shift)
@@ -111,7 +143,7 @@ pub fn forward(s: NormShape, x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f6
         })
         .unzip();
     let scale: Vec<f32> = (0..s.channels).map(|c| (gamma[c] as f64 / (variance[c] as f64 + epsilon).sqrt()) as f32).collect();
-    let y = map_planes(s, x, x, |c, v, _| (v - mean[c]) * scale[c] + beta[c]);
+    let y = map_planes(s, x, x, |c, plane, _, out| normalize_plane(plane, mean[c], scale[c], beta[c], out));
     (y, mean, variance)
 }
 
@@ -120,14 +152,14 @@ pub fn backward(s: NormShape, x: &[f32], dy: &[f32], gamma: &[f32], mean: &[f32]
     assert_eq!((x.len(), dy.len(), gamma.len(), mean.len(), variance.len()), (s.len(), s.len(), s.channels, s.channels, s.channels), "{s:?}");
     let inv_std: Vec<f64> = variance.iter().map(|&v| 1.0 / (v as f64 + epsilon).sqrt()).collect();
     // Σdy and Σdy·(x − μ) in one pass.
-    let sums = channel_sums(s, dy, x, |c, g, p| plane_sums(g, p, |d, v| [d, d * (v - mean[c])]));
+    let sums = channel_sums(s, dy, x, |c, g, p| gradient_sums(g, p, mean[c]));
     let d_beta: Vec<f64> = sums.iter().map(|t| t[0]).collect();
     let d_gamma: Vec<f64> = sums.iter().zip(&inv_std).map(|(t, i)| t[1] * i).collect();
     // dx = k·(dy − a − (x − μ)·b) with k = γ/σ, a = dβ/M, b = dγ/(σ·M).
     let k: Vec<f32> = (0..s.channels).map(|c| (gamma[c] as f64 * inv_std[c]) as f32).collect();
     let a: Vec<f32> = d_beta.iter().map(|d| (d / s.count()) as f32).collect();
     let b: Vec<f32> = (0..s.channels).map(|c| (d_gamma[c] * inv_std[c] / s.count()) as f32).collect();
-    let dx = map_planes(s, dy, x, |c, d, v| k[c] * (d - a[c] - (v - mean[c]) * b[c]));
+    let dx = map_planes(s, dy, x, |c, d, v, out| input_gradient_plane(d, v, [k[c], a[c], b[c], mean[c]], out));
     (dx, d_gamma.iter().map(|&g| g as f32).collect(), d_beta.iter().map(|&g| g as f32).collect())
 }
 
