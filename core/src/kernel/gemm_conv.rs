@@ -18,6 +18,7 @@ use std::cell::RefCell;
 #[cfg(target_arch = "x86_64")]
 use super::direct_conv;
 use super::implicit_gemm;
+use super::math::vectorized;
 use super::parallel::{for_each_piece, map_parts, threads};
 use super::scratch::{Buffers, with_buffers};
 
@@ -142,15 +143,19 @@ fn im2col(g: &ConvGeometry, x: &[f32], images: std::ops::Range<usize>, cols: &mu
 
 /// Adds `cols[patch, n·P]` back into the images `images` of `dx` (the adjoint of [`im2col`]).
 fn col2im(g: &ConvGeometry, cols: &[f32], images: std::ops::Range<usize>, dx: &mut [f32]) {
-    let (ho, wo, positions) = (g.out_height(), g.out_width(), g.positions());
-    let [kh, kw] = g.kernel;
     let plane = g.height * g.width;
-    let row_len = images.len() * positions;
     let first_image = images.start;
     let chunk = &mut dx[first_image * g.c_in * plane..images.end * g.c_in * plane];
     // One task per input plane: every write to a plane comes from its own kh·kw rows.
-    for_each_piece(chunk, plane, |index, dst| {
-        let (image, c) = (index / g.c_in, index % g.c_in);
+    for_each_piece(chunk, plane, |index, dst| col2im_plane(g, cols, images.len(), index / g.c_in, index % g.c_in, dst));
+}
+
+vectorized! {
+    /// [`col2im`] for input channel `c` of image `image` of a chunk of `images`.
+    fn col2im_plane(g: &ConvGeometry, cols: &[f32], images: usize, image: usize, c: usize, dst: &mut [f32]) {
+        let (ho, wo, positions) = (g.out_height(), g.out_width(), g.positions());
+        let [kh, kw] = g.kernel;
+        let row_len = images * positions;
         for ky in 0..kh {
             let (y_lo, y_hi) = valid_range(ky, g.padding[0], g.stride[0], g.height, ho);
             for kx in 0..kw {
@@ -174,7 +179,7 @@ fn col2im(g: &ConvGeometry, cols: &[f32], images: std::ops::Range<usize>, dx: &m
                 }
             }
         }
-    });
+    }
 }
 
 /// `dst[m, n] = (accumulate ? dst : 0) + lhs[m, k] · rhs[k, n]`, each operand given by its
