@@ -10,8 +10,11 @@
 //! ten tensor operations, two of them copies that move channels to the front, and each is a pass
 //! over the activation.
 
+use std::mem::MaybeUninit;
+
 use super::math::vectorized;
 use super::parallel::{for_each_piece, map_parts, threads};
+use super::scratch::{output, written};
 
 /// `[N, C, L]`: images, channels, values per channel and image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,19 +77,19 @@ vectorized! {
 
 vectorized! {
     /// `out = (x − μ)·scale + β`.
-    fn normalize_plane(x: &[f32], mean: f32, scale: f32, beta: f32, out: &mut [f32]) {
+    fn normalize_plane(x: &[f32], mean: f32, scale: f32, beta: f32, out: &mut [MaybeUninit<f32>]) {
         for (o, &v) in out.iter_mut().zip(x) {
-            *o = (v - mean) * scale + beta;
+            o.write((v - mean) * scale + beta);
         }
     }
 }
 
 vectorized! {
     /// `out = k·(dy − a − (x − μ)·b)`.
-    fn input_gradient_plane(dy: &[f32], x: &[f32], constants: [f32; 4], out: &mut [f32]) {
+    fn input_gradient_plane(dy: &[f32], x: &[f32], constants: [f32; 4], out: &mut [MaybeUninit<f32>]) {
         let [k, a, b, mean] = constants;
         for ((o, &d), &v) in out.iter_mut().zip(dy).zip(x) {
-            *o = k * (d - a - (v - mean) * b);
+            o.write(k * (d - a - (v - mean) * b));
         }
     }
 }
@@ -117,13 +120,15 @@ fn channel_sums(s: NormShape, a: &[f32], b: &[f32], term: impl Fn(usize, &[f32],
 }
 
 /// `f(channel, x_plane, other_plane, out_plane)` over every plane, in parallel where threads exist.
-fn map_planes(s: NormShape, x: &[f32], other: &[f32], f: impl Fn(usize, &[f32], &[f32], &mut [f32]) + Sync + Send) -> Vec<f32> {
-    let mut out = vec![0.0; s.len()];
+fn map_planes(s: NormShape, x: &[f32], other: &[f32], f: impl Fn(usize, &[f32], &[f32], &mut [MaybeUninit<f32>]) + Sync + Send) -> Vec<f32> {
+    let mut out = output(s.len());
     for_each_piece(&mut out, s.plane.max(1), |index, plane| {
         let at = index * s.plane;
         f(index % s.channels, &x[at..at + s.plane], &other[at..at + s.plane], plane);
     });
-    out
+    // SAFETY: the pieces are the planes, and `f` writes its whole plane (both callers' loops run
+    // over `out` zipped with planes of the same length).
+    unsafe { written(out) }
 }
 
 /// The output `y`, the batch mean and the biased batch variance of each channel.

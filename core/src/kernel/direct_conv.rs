@@ -1,5 +1,5 @@
-//! The forward pass of a convolution as a direct AVX-512 kernel (x86-64 CPUs that have it), on
-//! a zero-padded planar copy of each image.
+//! The forward pass and the weight gradient of a convolution as direct AVX-512 kernels (x86-64
+//! CPUs that have it), on a zero-padded planar copy of each image.
 //!
 //! The wide grid of [`super::implicit_gemm`], with channel planes instead of channels-last
 //! pixels: for stride 1 the padded image is `X[c][py·Wp + px]`, output position `(oy, ox)` is
@@ -28,13 +28,19 @@
 //!
 //! **Narrow maps** (ResNet's 4×4 stage on CIFAR): several images side by side share one wide
 //! grid ([`Layout`]), so a row holds enough positions to fill the vectors.
+//!
+//! **The weight gradient** ([`weight_grad`]) sums over the same wide grid with the output
+//! gradient channels-last, `dw[o, c, tap] = Σ_q X[c][q + offset(tap)] · dY[q][o]`; it replaced the
+//! implicit GEMM and im2col + GEMM there, 1.2–1.4× faster on the strided layers and as fast on
+//! the others (docs/performance.md).
 
-use std::arch::x86_64::{__m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps};
+use std::arch::x86_64::{__m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps};
 use std::cell::RefCell;
 
-use super::gemm_conv::{ConvGeometry, for_each_weight, valid_range};
-use super::parallel::{for_each_piece, threads};
-use super::scratch::{Buffers, with_buffers};
+use super::gemm_conv::{ConvGeometry, valid_range};
+use super::implicit_gemm::interleave;
+use super::parallel::{for_each_piece, map_parts, threads};
+use super::scratch::{Buffers, output, with_buffers, written};
 
 /// `f32` lanes of an AVX-512 register.
 const LANES: usize = 16;
@@ -124,8 +130,15 @@ fn layout(g: &ConvGeometry) -> Layout {
 fn weight_tiles(g: &ConvGeometry, w: &[f32]) -> Vec<f32> {
     let taps = g.kernel[0] * g.kernel[1];
     let mut tiles = vec![0.0; g.c_out.div_ceil(CHANNELS) * g.c_in * taps * CHANNELS];
-    for_each_weight(g, |[o, c, ky, kx], i| {
-        tiles[(((o / CHANNELS) * g.c_in + c) * taps + ky * g.kernel[1] + kx) * CHANNELS + o % CHANNELS] = w[i];
+    // One piece per tile and input channel, `[kh·kw][CHANNELS]`, on all threads: done on one,
+    // the larger layers' rearrangements left the other thread idle (docs/performance.md).
+    for_each_piece(&mut tiles, taps * CHANNELS, |row, out| {
+        let (tile, c) = (row / g.c_in, row % g.c_in);
+        for (j, o) in (tile * CHANNELS..g.c_out.min((tile + 1) * CHANNELS)).enumerate() {
+            for (tap, &value) in w[(o * g.c_in + c) * taps..][..taps].iter().enumerate() {
+                out[tap * CHANNELS + j] = value;
+            }
+        }
     });
     tiles
 }
@@ -166,6 +179,8 @@ fn pad_planes(g: &ConvGeometry, l: &Layout, images: &[f32], padded: &mut [f32]) 
 thread_local! {
     /// One group's padded planes and one tile of channels' wide output.
     static SCRATCH: Buffers = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// One group's padded planes and its output gradient, channels-last on the wide grid.
+    static GRADIENT_SCRATCH: Buffers = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// `y = conv2d(x, w)`, shape `[N, O, Ho, Wo]` flattened.
@@ -177,7 +192,7 @@ pub(super) fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     let tile_weights = g.c_in * offsets.len() * CHANNELS;
     let (image_len, out_height, out_width) = (g.c_in * g.height * g.width, g.out_height(), g.out_width());
     let out_plane = out_height * out_width;
-    let mut y = vec![0.0; g.output_len()];
+    let mut y = output(g.output_len());
     for_each_piece(&mut y, l.images * g.c_out * out_plane, |group, out| {
         let first = group * l.images * image_len;
         let images = &x[first..(first + l.images * image_len).min(x.len())];
@@ -200,14 +215,124 @@ pub(super) fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
                 for (k, image_out) in out.chunks_exact_mut(g.c_out * out_plane).enumerate() {
                     for (channel, wide_channel) in image_out[channels.start * out_plane..channels.end * out_plane].chunks_exact_mut(out_plane).zip(wide.chunks_exact(l.wide)) {
                         for (row, wide_row) in channel.chunks_exact_mut(out_width).zip(wide_channel.chunks(width)) {
-                            row.copy_from_slice(&wide_row[k * l.image_columns..][..out_width]);
+                            row.write_copy_of_slice(&wide_row[k * l.image_columns..][..out_width]);
                         }
                     }
                 }
             }
         })
     });
-    y
+    // SAFETY: the tile groups cover every output channel, and each channel's rows every
+    // position of every image of its group.
+    unsafe { written(y) }
+}
+
+/// The weight gradient on the same layout: `dw[o, c, tap] = Σ_q X[c][q + offset(tap)] · dY[q][o]`
+/// over every wide-grid position `q` of every group, where `dY` is the output gradient
+/// channels-last on the wide grid (zero at positions that are no output). Vectors run over
+/// output channels, so a tile of up to 4 vectors of channels × 6 to 8 (channel, tap) pairs sums
+/// over positions in registers: per position it loads the tile's `dY` vectors, broadcasts one
+/// input value per pair and does all the multiply-adds, as the forward tile does with the roles
+/// of inputs and weights exchanged. The images are split between threads in equal shares, each
+/// thread summing into its own copy, added in a fixed order (so results do not depend on timing).
+pub(super) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    assert!(available(), "{g:?}");
+    let l = layout(g);
+    let taps = l.offsets.len();
+    let pairs = g.c_in * taps;
+    let padded_out = g.c_out.next_multiple_of(LANES);
+    let (image_len, out_plane) = (g.c_in * g.height * g.width, g.out_height() * g.out_width());
+    let groups = g.batch.div_ceil(l.images);
+    let parts = threads().clamp(1, groups.max(1));
+    let partial_sums = map_parts(parts, |part| {
+        // sums[(c·taps + tap)·O' + o], O' the output channels rounded up to whole vectors.
+        let mut sums = vec![0.0; pairs * padded_out];
+        with_buffers(&GRADIENT_SCRATCH, [l.padded_len, l.wide * padded_out], |padded, dy_wide| {
+            for group in groups * part / parts..groups * (part + 1) / parts {
+                let images = group * l.images..((group + 1) * l.images).min(g.batch);
+                pad_planes(g, &l, &x[images.start * image_len..images.end * image_len], padded);
+                channels_last(g, &l, &dy[images.start * g.c_out * out_plane..images.end * g.c_out * out_plane], padded_out, dy_wide);
+                for first_vector in (0..padded_out / LANES).step_by(4) {
+                    // SAFETY: the CPU was checked above; `gradient_tile` checks its bounds.
+                    unsafe {
+                        match padded_out / LANES - first_vector {
+                            1 => gradient_tiles::<1, 8>(&l, padded, dy_wide, padded_out, first_vector, pairs, &mut sums),
+                            2 => gradient_tiles::<2, 8>(&l, padded, dy_wide, padded_out, first_vector, pairs, &mut sums),
+                            3 => gradient_tiles::<3, 8>(&l, padded, dy_wide, padded_out, first_vector, pairs, &mut sums),
+                            _ => gradient_tiles::<4, 6>(&l, padded, dy_wide, padded_out, first_vector, pairs, &mut sums),
+                        }
+                    }
+                }
+            }
+        });
+        sums
+    });
+    let mut partial_sums = partial_sums.into_iter();
+    let mut sums = partial_sums.next().expect("at least one part");
+    for partial in partial_sums {
+        sums.iter_mut().zip(partial).for_each(|(s, p)| *s += p);
+    }
+    // dw[o, c, tap] = sums[(c·taps + tap)·O' + o], one piece of C·taps values per output channel.
+    let mut dw = vec![0.0; g.weight_len()];
+    for_each_piece(&mut dw, pairs, |o, out| out.iter_mut().enumerate().for_each(|(pair, value)| *value = sums[pair * padded_out + o]));
+    dw
+}
+
+/// Writes a group's output gradient `[n, O, Ho, Wo]` as `dy_wide[q·O' + o]` on the group's wide
+/// grid (zero at positions that are no output and for channels `O..O'`).
+fn channels_last(g: &ConvGeometry, l: &Layout, dy: &[f32], padded_out: usize, dy_wide: &mut [f32]) {
+    let (out_width, out_plane, row) = (g.out_width(), g.out_height() * g.out_width(), l.phase_size[1]);
+    dy_wide.fill(0.0);
+    for (k, image) in dy.chunks_exact(g.c_out * out_plane).enumerate() {
+        for oy in 0..g.out_height() {
+            let first = oy * row + k * l.image_columns;
+            interleave(&image[oy * out_width..], out_plane, g.c_out, out_width, &mut dy_wide[first * padded_out..], padded_out);
+        }
+    }
+}
+
+/// Adds one group's share to `sums` for output channels `first_vector·16..(first_vector + OV)·16`,
+/// all `pairs` (channel, tap) pairs, `T` at a time.
+///
+/// # Safety
+/// The CPU has AVX-512 ([`available`]).
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gradient_tiles<const OV: usize, const T: usize>(l: &Layout, padded: &[f32], dy_wide: &[f32], padded_out: usize, first_vector: usize, pairs: usize, sums: &mut [f32]) {
+    let taps = l.offsets.len();
+    let reach = l.offsets.iter().max().copied().unwrap_or(0);
+    let channel_first = first_vector * LANES;
+    assert!(pairs > 0 && (pairs / taps - 1) * l.plane + l.wide + reach <= padded.len());
+    assert!((l.wide - 1) * padded_out + channel_first + OV * LANES <= dy_wide.len() && sums.len() >= pairs * padded_out);
+    for first_pair in (0..pairs).step_by(T) {
+        // A last tile with fewer pairs repeats the last one and keeps only its own.
+        let pair = |t: usize| (first_pair + t).min(pairs - 1);
+        let inputs: [*const f32; T] = std::array::from_fn(|t| {
+            let (c, tap) = (pair(t) / taps, pair(t) % taps);
+            // SAFETY: inside `padded` for every position below `l.wide`, by the assertion above.
+            unsafe { padded.as_ptr().add(c * l.plane + l.offsets[tap]) }
+        });
+        let mut tile = [[_mm512_setzero_ps(); OV]; T];
+        let mut gradient = unsafe { dy_wide.as_ptr().add(channel_first) };
+        for q in 0..l.wide {
+            // SAFETY (reads): inside the slices, by the assertions above.
+            let d: [__m512; OV] = std::array::from_fn(|v| unsafe { _mm512_loadu_ps(gradient.add(v * LANES)) });
+            for (sums_t, input) in tile.iter_mut().zip(inputs) {
+                let x = _mm512_set1_ps(unsafe { *input.add(q) });
+                for (sum, d) in sums_t.iter_mut().zip(d) {
+                    *sum = _mm512_fmadd_ps(d, x, *sum);
+                }
+            }
+            gradient = unsafe { gradient.add(padded_out) };
+        }
+        for (t, sums_t) in tile.iter().enumerate().take(pairs - first_pair) {
+            for (v, sum) in sums_t.iter().enumerate() {
+                let at = &mut sums[(first_pair + t) * padded_out + channel_first + v * LANES..][..LANES];
+                // SAFETY: `at` holds 16 values.
+                unsafe { _mm512_storeu_ps(at.as_mut_ptr(), _mm512_add_ps(_mm512_loadu_ps(at.as_ptr()), *sum)) };
+            }
+        }
+    }
 }
 
 /// `wide[j·wide_len + q] = Σ_c Σ_tap weights[(c·taps + tap)·CHANNELS + j] · padded[c·plane + q + offsets[tap]]`
@@ -287,6 +412,30 @@ mod tests {
         ];
         assert!(geometries.iter().all(|g| layout(g).images > 1 || g.batch == 1));
         geometries
+    }
+
+    /// Entry `i` of the weight gradient is ⟨dy, conv(x, eᵢ)⟩; every geometry the forward takes,
+    /// output channel counts that leave a tile of 1, 2 or 3 vectors, and (channel, tap) pairs that
+    /// are no multiple of a tile's.
+    #[test]
+    fn weight_gradient_is_the_partial_derivative() {
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX-512");
+            return;
+        }
+        let wide_channels = |c_out| ConvGeometry { batch: 3, c_in: 5, height: 6, width: 7, c_out, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
+        let geometries = stride_one_geometries().into_iter().chain(strided_geometries()).chain(narrow_geometries()).chain([17, 40, 70].map(wide_channels));
+        for g in geometries {
+            poison(&GRADIENT_SCRATCH);
+            let (x, dy) = (test_values(g.input_len(), 3), test_values(g.output_len(), 4));
+            let dw = weight_grad(&g, &x, &dy);
+            for i in 0..g.weight_len() {
+                let mut unit = vec![0.0; g.weight_len()];
+                unit[i] = 1.0;
+                let expected: f32 = dy.iter().zip(reference(&g, &x, &unit)).map(|(a, b)| a * b).sum();
+                assert!((dw[i] - expected).abs() < 1e-4 * (1.0 + expected.abs()), "{g:?} dw[{i}]: {} vs {expected}", dw[i]);
+            }
+        }
     }
 
     #[test]

@@ -14,13 +14,14 @@
 //! (docs/performance.md).
 
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 
 #[cfg(target_arch = "x86_64")]
 use super::direct_conv;
 use super::implicit_gemm;
 use super::math::vectorized;
 use super::parallel::{for_each_piece, map_parts, threads};
-use super::scratch::{Buffers, with_buffers};
+use super::scratch::{Buffers, output, with_buffers, written};
 
 /// Elements of the column matrix built at once: 16 MiB, so a chunk stays near the caches'
 /// reach while its GEMM is still large (a 4×4 map of 512 channels takes 56 images).
@@ -247,14 +248,14 @@ fn gather_channels(g: &ConvGeometry, y: &[f32], images: std::ops::Range<usize>, 
 }
 
 /// The inverse of [`gather_channels`]: `[O, n·P]` into the images `images` of `[N, O, P]`.
-fn scatter_channels(g: &ConvGeometry, rows: &[f32], images: std::ops::Range<usize>, y: &mut [f32]) {
+fn scatter_channels(g: &ConvGeometry, rows: &[f32], images: std::ops::Range<usize>, y: &mut [MaybeUninit<f32>]) {
     let positions = g.positions();
     let row_len = images.len() * positions;
     let first_image = images.start;
     let chunk = &mut y[first_image * g.c_out * positions..images.end * g.c_out * positions];
     for_each_piece(chunk, positions, |index, dst| {
         let (image, o) = (index / g.c_out, index % g.c_out);
-        dst.copy_from_slice(&rows[o * row_len + image * positions..][..positions]);
+        dst.write_copy_of_slice(&rows[o * row_len + image * positions..][..positions]);
     });
 }
 
@@ -269,21 +270,31 @@ pub fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
         return implicit_gemm::forward(g, x, w);
     }
     let patch = g.patch();
-    let mut y = vec![0.0; g.output_len()];
+    let mut y = output(g.output_len());
     for_each_chunk(g, |images, n, cols, rows| {
         im2col(g, x, images.clone(), cols);
         matmul(true, [g.c_out, n, patch], rows, [n, 1], false, w, [patch, 1], cols, [n, 1]);
         scatter_channels(g, rows, images, &mut y);
     });
-    y
+    // SAFETY: the chunks cover the batch, and `scatter_channels` writes each chunk's images whole.
+    unsafe { written(y) }
 }
 
 /// The gradient of the loss with respect to `w`, given `dy` (the gradient with respect to `y`).
 pub fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     assert_eq!((x.len(), dy.len()), (g.input_len(), g.output_len()), "{g:?}");
+    #[cfg(target_arch = "x86_64")]
+    if direct_conv::applies(g) {
+        return direct_conv::weight_grad(g, x, dy);
+    }
     if implicit_gemm::applies(g) {
         return implicit_gemm::weight_grad(g, x, dy);
     }
+    weight_grad_by_im2col(g, x, dy)
+}
+
+/// [`weight_grad`] as im2col + GEMM, for shapes (and CPUs) the other kernels do not take.
+fn weight_grad_by_im2col(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let patch = g.patch();
     let mut dw = vec![0.0; g.weight_len()];
     // The GEMM parallelises over its output only, so a small weight (16 × 144 in ResNet-18 at
@@ -327,28 +338,19 @@ pub fn input_grad(g: &ConvGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     dx
 }
 
-/// Calls `f([o, c, ky, kx], i)` for every entry of a weight `[O, C, kh, kw]`, `i` its index.
-pub(super) fn for_each_weight(g: &ConvGeometry, mut f: impl FnMut([usize; 4], usize)) {
-    let [kh, kw] = g.kernel;
-    for o in 0..g.c_out {
-        for c in 0..g.c_in {
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    f([o, c, ky, kx], ((o * g.c_in + c) * kh + ky) * kw + kx);
-                }
-            }
-        }
-    }
-}
-
 /// With stride 1, the input gradient is itself a convolution: `dy` padded by `k − 1 − pad`,
 /// convolved with the weight flipped in space and with its channel axes swapped. The forward
 /// path's im2col then replaces col2im, whose scattered adds took 5× as long as the GEMM at
 /// ResNet's 32×32 maps.
 fn input_grad_as_convolution(g: &ConvGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     let [kh, kw] = g.kernel;
+    // flipped[c, o] = w[o, c] with its taps in reverse order, which flips both spatial axes.
+    let taps = kh * kw;
     let mut flipped = vec![0.0; w.len()];
-    for_each_weight(g, |[o, c, ky, kx], i| flipped[((c * g.c_out + o) * kh + kh - 1 - ky) * kw + kw - 1 - kx] = w[i]);
+    for_each_piece(&mut flipped, taps, |row, out| {
+        let (c, o) = (row / g.c_out, row % g.c_out);
+        out.iter_mut().zip(w[(o * g.c_in + c) * taps..][..taps].iter().rev()).for_each(|(d, s)| *d = *s);
+    });
     let transposed = ConvGeometry {
         batch: g.batch,
         c_in: g.c_out,
@@ -456,7 +458,8 @@ pub(super) mod tests {
             let (x, w, dy) = (test_values(g.input_len(), 3), test_values(g.weight_len(), 4), test_values(g.output_len(), 5));
             let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f32>();
             let dx = input_grad(&g, &w, &dy);
-            let dw = weight_grad(&g, &x, &dy);
+            // The dispatching function and, since that may take another kernel, the GEMM path.
+            let dws = [weight_grad(&g, &x, &dy), weight_grad_by_im2col(&g, &x, &dy)];
             for i in 0..x.len() {
                 let mut unit = vec![0.0; x.len()];
                 unit[i] = 1.0;
@@ -467,7 +470,9 @@ pub(super) mod tests {
                 let mut unit = vec![0.0; w.len()];
                 unit[i] = 1.0;
                 let expected = dot(&dy, &reference(&g, &x, &unit));
-                assert!((dw[i] - expected).abs() < 1e-4 * (1.0 + expected.abs()), "{g:?} dw[{i}]: {} vs {expected}", dw[i]);
+                for dw in &dws {
+                    assert!((dw[i] - expected).abs() < 1e-4 * (1.0 + expected.abs()), "{g:?} dw[{i}]: {} vs {expected}", dw[i]);
+                }
             }
         }
     }

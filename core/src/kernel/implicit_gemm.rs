@@ -21,7 +21,7 @@
 
 use std::cell::RefCell;
 
-use super::gemm_conv::{ConvGeometry, for_each_weight, matmul};
+use super::gemm_conv::{ConvGeometry, matmul};
 use super::parallel::{for_each_piece, map_parts, threads};
 use super::scratch::{Buffers, with_buffers};
 
@@ -56,22 +56,22 @@ thread_local! {
     static SCRATCH: Buffers = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// Rows to pixels: `pixels[x·channels + c] = rows[c·row_stride + x]` for `x < len`. Eight
-/// channels at a time: eight sequential reads and one contiguous write per pixel (a plain
-/// strided loop ran at half the speed).
-fn interleave(rows: &[f32], row_stride: usize, channels: usize, len: usize, pixels: &mut [f32]) {
-    let pixels = &mut pixels[..len * channels];
+/// Rows to pixels: `pixels[x·pixel_stride + c] = rows[c·row_stride + x]` for `x < len` and
+/// `c < channels`. Eight channels at a time: eight sequential reads and one contiguous write per
+/// pixel (a plain strided loop ran at half the speed).
+pub(super) fn interleave(rows: &[f32], row_stride: usize, channels: usize, len: usize, pixels: &mut [f32], pixel_stride: usize) {
+    let pixels = &mut pixels[..len * pixel_stride];
     let grouped = channels / 8 * 8;
     for c in (0..grouped).step_by(8) {
         let src: [&[f32]; 8] = std::array::from_fn(|i| &rows[(c + i) * row_stride..][..len]);
-        for (x, pixel) in pixels.chunks_exact_mut(channels).enumerate() {
+        for (x, pixel) in pixels.chunks_exact_mut(pixel_stride).enumerate() {
             for (i, value) in pixel[c..c + 8].iter_mut().enumerate() {
                 *value = src[i][x];
             }
         }
     }
     for c in grouped..channels {
-        for (pixel, value) in pixels.chunks_exact_mut(channels).zip(&rows[c * row_stride..][..len]) {
+        for (pixel, value) in pixels.chunks_exact_mut(pixel_stride).zip(&rows[c * row_stride..][..len]) {
             pixel[c] = *value;
         }
     }
@@ -106,22 +106,21 @@ fn pad_channels_last(g: &ConvGeometry, image: &[f32], padded: &mut [f32]) {
     padded[..row_start(0)].fill(0.0);
     for y in 0..g.height {
         let start = row_start(y);
-        interleave(&image[y * width..], plane, c_in, width, &mut padded[start..]);
+        interleave(&image[y * width..], plane, c_in, width, &mut padded[start..], c_in);
         // This row's right border, the next row's left one (or the bottom rows after the last).
         let gap_end = if y + 1 < g.height { row_start(y + 1) } else { padded.len() };
         padded[start + width * c_in..gap_end].fill(0.0);
     }
 }
 
-/// Where `w[o, c, ky, kx]` sits in the forward's `Wk[ky][kx·C + c][o]`.
-fn row_index(g: &ConvGeometry, [o, c, ky, kx]: [usize; 4]) -> usize {
-    ((ky * g.kernel[1] + kx) * g.c_in + c) * g.c_out + o
-}
-
-/// `Wk[ky][kx·C + c][o] = w[o, c, ky, kx]`.
+/// `Wk[ky][kx·C + c][o] = w[o, c, ky, kx]`, one row of `O` values per tap and input channel.
 fn kernel_rows(g: &ConvGeometry, w: &[f32]) -> Vec<f32> {
+    let taps = g.kernel[0] * g.kernel[1];
     let mut rows = vec![0.0; w.len()];
-    for_each_weight(g, |index, i| rows[row_index(g, index)] = w[i]);
+    for_each_piece(&mut rows, g.c_out, |row, out| {
+        let (tap, c) = (row / g.c_in, row % g.c_in);
+        out.iter_mut().enumerate().for_each(|(o, value)| *value = w[(o * g.c_in + c) * taps + tap]);
+    });
     rows
 }
 
@@ -150,11 +149,6 @@ pub(super) fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
         })
     });
     y
-}
-
-/// Where `dw[o, c, ky, kx]` sits in the weight gradient's `dWk[o][ky][kx·C + c]`.
-fn gradient_index(g: &ConvGeometry, [o, c, ky, kx]: [usize; 4]) -> usize {
-    ((o * g.kernel[0] + ky) * g.kernel[1] + kx) * g.c_in + c
 }
 
 /// The gradient of the loss with respect to `w` of a stride-1 convolution, given `dy`.
@@ -199,8 +193,13 @@ pub(super) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     for partial in partial_sums {
         rows.iter_mut().zip(partial).for_each(|(r, p)| *r += p);
     }
+    // dw[o, c, ky, kx] = dWk[o][ky][kx·C + c], one piece of kh·kw taps per (o, c).
+    let taps = kh * kw;
     let mut dw = vec![0.0; rows.len()];
-    for_each_weight(g, |index, i| dw[i] = rows[gradient_index(g, index)]);
+    for_each_piece(&mut dw, taps, |row, out| {
+        let (o, c) = (row / c_in, row % c_in);
+        out.iter_mut().enumerate().for_each(|(tap, value)| *value = rows[(o * taps + tap) * c_in + c]);
+    });
     dw
 }
 
