@@ -377,7 +377,7 @@ unsafe fn tile<const V: usize>(padded: &[f32], plane: usize, c_in: usize, offset
 mod tests {
     use super::*;
     use crate::kernel::assert_slices_close as assert_close;
-    use crate::kernel::gemm_conv::tests::{reference, stride_one_geometries, test_values};
+    use crate::kernel::gemm_conv::tests::{assert_weight_gradient, reference, stride_one_geometries, test_values};
     use crate::kernel::scratch::poison;
 
     /// Strided shapes: ResNet's 3×3 and 1×1 downsampling layers at odd and even sizes, strides
@@ -428,13 +428,7 @@ mod tests {
         for g in geometries {
             poison(&GRADIENT_SCRATCH);
             let (x, dy) = (test_values(g.input_len(), 3), test_values(g.output_len(), 4));
-            let dw = weight_grad(&g, &x, &dy);
-            for i in 0..g.weight_len() {
-                let mut unit = vec![0.0; g.weight_len()];
-                unit[i] = 1.0;
-                let expected: f32 = dy.iter().zip(reference(&g, &x, &unit)).map(|(a, b)| a * b).sum();
-                assert!((dw[i] - expected).abs() < 1e-4 * (1.0 + expected.abs()), "{g:?} dw[{i}]: {} vs {expected}", dw[i]);
-            }
+            assert_weight_gradient(&g, &x, &dy, &weight_grad(&g, &x, &dy));
         }
     }
 

@@ -20,10 +20,11 @@
 //! so it takes this path too. Images are independent: one task per image, one thread per task.
 
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 
 use super::gemm_conv::{ConvGeometry, matmul};
 use super::parallel::{for_each_piece, map_parts, threads};
-use super::scratch::{Buffers, with_buffers};
+use super::scratch::{Buffers, output, with_buffers, written};
 
 /// Narrower maps waste too much of the wide grid (50 % at 4×4, where im2col's GEMM is already
 /// compute-bound).
@@ -79,21 +80,21 @@ pub(super) fn interleave(rows: &[f32], row_stride: usize, channels: usize, len: 
 
 /// Pixels to rows, the inverse of [`interleave`]: `rows[c·row_stride + x] = pixels[x·channels + c]`,
 /// eight channels at a time.
-fn deinterleave(pixels: &[f32], channels: usize, len: usize, rows: &mut [f32], row_stride: usize) {
+fn deinterleave(pixels: &[f32], channels: usize, len: usize, rows: &mut [MaybeUninit<f32>], row_stride: usize) {
     let pixels = &pixels[..len * channels];
     let mut channel_rows = rows.chunks_mut(row_stride).map(|row| &mut row[..len]);
     let grouped = channels / 8 * 8;
     for c in (0..grouped).step_by(8) {
-        let mut dst: [&mut [f32]; 8] = std::array::from_fn(|_| channel_rows.next().expect("a row per channel"));
+        let mut dst: [&mut [MaybeUninit<f32>]; 8] = std::array::from_fn(|_| channel_rows.next().expect("a row per channel"));
         for (x, pixel) in pixels.chunks_exact(channels).enumerate() {
             for (row, value) in dst.iter_mut().zip(&pixel[c..c + 8]) {
-                row[x] = *value;
+                row[x].write(*value);
             }
         }
     }
     for (c, row) in (grouped..channels).zip(channel_rows) {
         for (value, pixel) in row.iter_mut().zip(pixels.chunks_exact(channels)) {
-            *value = pixel[c];
+            value.write(pixel[c]);
         }
     }
 }
@@ -132,7 +133,7 @@ pub(super) fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     let (out_height, out_width) = (g.out_height(), g.out_width());
     let row_len = kw * c_in;
     let rows = kernel_rows(g, w);
-    let mut y = vec![0.0; g.output_len()];
+    let mut y = output(g.output_len());
     for_each_piece(&mut y, c_out * out_height * out_width, |image, out| {
         with_buffers(&SCRATCH, [p.positions * c_in, p.wide_positions * c_out], |padded, wide| {
             pad_channels_last(g, &x[image * c_in * g.height * g.width..][..c_in * g.height * g.width], padded);
@@ -148,7 +149,8 @@ pub(super) fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
             }
         })
     });
-    y
+    // SAFETY: each image's task writes every channel's rows of its output.
+    unsafe { written(y) }
 }
 
 /// The gradient of the loss with respect to `w` of a stride-1 convolution, given `dy`.
@@ -207,7 +209,7 @@ pub(super) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
 mod tests {
     use super::*;
     use crate::kernel::assert_slices_close as assert_close;
-    use crate::kernel::gemm_conv::tests::{reference, stride_one_geometries, test_values};
+    use crate::kernel::gemm_conv::tests::{assert_weight_gradient, reference, stride_one_geometries, test_values};
     use crate::kernel::scratch::poison;
 
     #[test]
@@ -226,13 +228,7 @@ mod tests {
         for g in stride_one_geometries() {
             poison(&SCRATCH);
             let (x, dy) = (test_values(g.input_len(), 3), test_values(g.output_len(), 4));
-            let dw = weight_grad(&g, &x, &dy);
-            for i in 0..g.weight_len() {
-                let mut unit = vec![0.0; g.weight_len()];
-                unit[i] = 1.0;
-                let expected: f32 = dy.iter().zip(reference(&g, &x, &unit)).map(|(a, b)| a * b).sum();
-                assert!((dw[i] - expected).abs() < 1e-4 * (1.0 + expected.abs()), "{g:?} dw[{i}]: {} vs {expected}", dw[i]);
-            }
+            assert_weight_gradient(&g, &x, &dy, &weight_grad(&g, &x, &dy));
         }
     }
 
