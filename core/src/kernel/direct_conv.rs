@@ -253,7 +253,7 @@ pub(super) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                 pad_planes(g, &l, &x[images.start * image_len..images.end * image_len], padded);
                 channels_last(g, &l, &dy[images.start * g.c_out * out_plane..images.end * g.c_out * out_plane], padded_out, dy_wide);
                 for first_vector in (0..padded_out / LANES).step_by(4) {
-                    // SAFETY: the CPU was checked above; `gradient_tile` checks its bounds.
+                    // SAFETY: the CPU was checked above; `gradient_tiles` checks its bounds.
                     unsafe {
                         match padded_out / LANES - first_vector {
                             1 => gradient_tiles::<1, 8>(&l, padded, dy_wide, padded_out, first_vector, pairs, &mut sums),
