@@ -39,7 +39,7 @@ use std::cell::RefCell;
 
 use super::gemm_conv::{ConvGeometry, valid_range};
 use super::implicit_gemm::interleave;
-use super::parallel::{for_each_piece, map_parts, threads};
+use super::parallel::{for_each_piece, map_parts, sum_of_parts, threads};
 use super::scratch::{Buffers, output, with_buffers, written};
 
 /// `f32` lanes of an AVX-512 register.
@@ -267,11 +267,7 @@ pub(super) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
         });
         sums
     });
-    let mut partial_sums = partial_sums.into_iter();
-    let mut sums = partial_sums.next().expect("at least one part");
-    for partial in partial_sums {
-        sums.iter_mut().zip(partial).for_each(|(s, p)| *s += p);
-    }
+    let sums = sum_of_parts(partial_sums);
     // dw[o, c, tap] = sums[(c·taps + tap)·O' + o], one piece of C·taps values per output channel.
     let mut dw = vec![0.0; g.weight_len()];
     for_each_piece(&mut dw, pairs, |o, out| out.iter_mut().enumerate().for_each(|(pair, value)| *value = sums[pair * padded_out + o]));

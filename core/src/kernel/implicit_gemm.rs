@@ -23,7 +23,7 @@ use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
 use super::gemm_conv::{ConvGeometry, matmul};
-use super::parallel::{for_each_piece, map_parts, threads};
+use super::parallel::{for_each_piece, map_parts, sum_of_parts, threads};
 use super::scratch::{Buffers, output, with_buffers, written};
 
 /// Narrower maps waste too much of the wide grid (50 % at 4×4, where im2col's GEMM is already
@@ -190,11 +190,7 @@ pub(super) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
         });
         rows
     });
-    let mut partial_sums = partial_sums.into_iter();
-    let mut rows = partial_sums.next().expect("at least one part");
-    for partial in partial_sums {
-        rows.iter_mut().zip(partial).for_each(|(r, p)| *r += p);
-    }
+    let rows = sum_of_parts(partial_sums);
     // dw[o, c, ky, kx] = dWk[o][ky][kx·C + c], one piece of kh·kw taps per (o, c).
     let taps = kh * kw;
     let mut dw = vec![0.0; rows.len()];

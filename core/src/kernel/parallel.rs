@@ -20,6 +20,17 @@ pub fn map_parts<T: Send>(parts: usize, f: impl Fn(usize) -> T + Sync + Send) ->
     (0..parts).map(f).collect()
 }
 
+/// The element-wise sum of `parts` (the partial sums of one thread's share each), added in
+/// the parts' order, so that the result does not depend on which thread finished first.
+pub fn sum_of_parts(parts: Vec<Vec<f32>>) -> Vec<f32> {
+    let mut parts = parts.into_iter();
+    let mut sum = parts.next().expect("at least one part");
+    for part in parts {
+        sum.iter_mut().zip(part).for_each(|(s, p)| *s += p);
+    }
+    sum
+}
+
 /// Elements a task should cover at least: below this, rayon's per-task cost shows.
 #[cfg(not(target_arch = "wasm32"))]
 const MIN_TASK_LEN: usize = 1 << 14;

@@ -29,15 +29,10 @@ pub fn with_buffers<R>(key: &'static LocalKey<Buffers>, [first, second]: [usize;
 /// took 2 % of a ResNet step. In tests it holds NaN, so that a value the kernel fails to write
 /// shows in the comparison with the reference.
 pub fn output(len: usize) -> Vec<MaybeUninit<f32>> {
-    let mut out = Vec::with_capacity(len);
     #[cfg(not(test))]
-    // SAFETY: `MaybeUninit` needs no initialisation.
-    unsafe {
-        out.set_len(len)
-    };
+    return Box::<[f32]>::new_uninit_slice(len).into_vec();
     #[cfg(test)]
-    out.resize(len, MaybeUninit::new(f32::NAN));
-    out
+    return vec![MaybeUninit::new(f32::NAN); len];
 }
 
 /// The values of an [`output`] once every one has been written.
