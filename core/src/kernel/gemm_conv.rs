@@ -269,6 +269,11 @@ pub fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     if implicit_gemm::applies(g) {
         return implicit_gemm::forward(g, x, w);
     }
+    forward_by_im2col(g, x, w)
+}
+
+/// [`forward`] as im2col + GEMM, for shapes (and CPUs) the other kernels do not take.
+fn forward_by_im2col(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     let patch = g.patch();
     let mut y = output(g.output_len());
     for_each_chunk(g, |images, n, cols, rows| {
@@ -455,7 +460,10 @@ pub(super) mod tests {
     fn forward_matches_the_definition() {
         for g in geometries() {
             let (x, w) = (test_values(g.input_len(), 1), test_values(g.weight_len(), 2));
-            assert_close(&forward(&g, &x, &w), &reference(&g, &x, &w), &format!("{g:?}"));
+            let expected = reference(&g, &x, &w);
+            // The dispatching function and, since that may take another kernel, the GEMM path.
+            assert_close(&forward(&g, &x, &w), &expected, &format!("{g:?}"));
+            assert_close(&forward_by_im2col(&g, &x, &w), &expected, &format!("{g:?} by im2col"));
         }
     }
 
