@@ -594,9 +594,6 @@ mod tests {
         geometries
     }
 
-    /// Entry `i` of the weight gradient is ⟨dy, conv(x, eᵢ)⟩; every geometry the forward takes,
-    /// output channel counts that leave a tile of 1, 2 or 3 vectors, and (channel, tap) pairs that
-    /// are no multiple of a tile's.
     /// The instruction sets this CPU has; each one's tiles are tested (an AVX-512 machine tests
     /// the AVX2 ones too).
     fn available_instructions() -> Vec<Instructions> {
