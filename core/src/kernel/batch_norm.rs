@@ -9,6 +9,11 @@
 //! (both sums at once, then the input gradient). burn 0.22's default builds the same from about
 //! ten tensor operations, two of them copies that move channels to the front, and each is a pass
 //! over the activation.
+//!
+//! The output pass can also apply what follows BatchNorm in a ResNet or ConvNet ([`Epilogue`]):
+//! ReLU, or the residual addition and then ReLU, `z = max(0, y + r)`. Done by burn, each is a
+//! pass of its own over the activation, on one thread; here they cost nothing in the forward, and
+//! their backward is one parallel pass ([`relu_gradient`]): `dy = dz·[z > 0]`, also `r`'s gradient.
 
 use std::mem::MaybeUninit;
 
@@ -85,6 +90,33 @@ vectorized! {
 }
 
 vectorized! {
+    /// `out = max(0, (x − μ)·scale + β)`.
+    fn normalize_relu_plane(x: &[f32], mean: f32, scale: f32, beta: f32, out: &mut [MaybeUninit<f32>]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            o.write(((v - mean) * scale + beta).max(0.0));
+        }
+    }
+}
+
+vectorized! {
+    /// `out = max(0, (x − μ)·scale + β + r)`.
+    fn normalize_add_relu_plane(x: &[f32], residual: &[f32], mean: f32, scale: f32, beta: f32, out: &mut [MaybeUninit<f32>]) {
+        for ((o, &v), &r) in out.iter_mut().zip(x).zip(residual) {
+            o.write(((v - mean) * scale + beta + r).max(0.0));
+        }
+    }
+}
+
+vectorized! {
+    /// `out = dz` where `z > 0`, else 0.
+    fn relu_gradient_piece(z: &[f32], dz: &[f32], out: &mut [MaybeUninit<f32>]) {
+        for ((o, &v), &d) in out.iter_mut().zip(z).zip(dz) {
+            o.write(if v > 0.0 { d } else { 0.0 });
+        }
+    }
+}
+
+vectorized! {
     /// `out = k·(dy − a − (x − μ)·b)`.
     fn input_gradient_plane(dy: &[f32], x: &[f32], constants: [f32; 4], out: &mut [MaybeUninit<f32>]) {
         let [k, a, b, mean] = constants;
@@ -131,9 +163,24 @@ fn map_planes(s: NormShape, x: &[f32], other: &[f32], f: impl Fn(usize, &[f32], 
     unsafe { written(out) }
 }
 
-/// The output `y`, the batch mean and the biased batch variance of each channel.
-pub fn forward(s: NormShape, x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+/// What the output pass applies to the normalised `y`.
+#[derive(Debug, Clone, Copy)]
+pub enum Epilogue<'a> {
+    /// `y` itself.
+    Identity,
+    /// `max(0, y)`.
+    Relu,
+    /// `max(0, y + r)`, `r` of the input's shape (a residual block's shortcut).
+    AddRelu(&'a [f32]),
+}
+
+/// The output (`y`, or the [`Epilogue`] of `y`), the batch mean and the biased batch variance of
+/// each channel.
+pub fn forward(s: NormShape, x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64, epilogue: Epilogue) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     assert_eq!((x.len(), gamma.len(), beta.len()), (s.len(), s.channels, s.channels), "{s:?}");
+    if let Epilogue::AddRelu(residual) = epilogue {
+        assert_eq!(residual.len(), s.len(), "{s:?}: the residual's length");
+    }
     // Both statistics in one pass, from the sums of d = x − K and d², where the shift K is the
     // channel's first value: σ² = E[d²] − E[d]² then does not cancel when the mean is large
     // against the spread (E[d] is of the order of σ, not of μ).
@@ -148,8 +195,29 @@ pub fn forward(s: NormShape, x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f6
         })
         .unzip();
     let scale: Vec<f32> = (0..s.channels).map(|c| (gamma[c] as f64 / (variance[c] as f64 + epsilon).sqrt()) as f32).collect();
-    let y = map_planes(s, x, x, |c, plane, _, out| normalize_plane(plane, mean[c], scale[c], beta[c], out));
+    let y = match epilogue {
+        Epilogue::Identity => map_planes(s, x, x, |c, plane, _, out| normalize_plane(plane, mean[c], scale[c], beta[c], out)),
+        Epilogue::Relu => map_planes(s, x, x, |c, plane, _, out| normalize_relu_plane(plane, mean[c], scale[c], beta[c], out)),
+        Epilogue::AddRelu(residual) => map_planes(s, x, residual, |c, plane, r, out| normalize_add_relu_plane(plane, r, mean[c], scale[c], beta[c], out)),
+    };
     (y, mean, variance)
+}
+
+/// Values per task of [`relu_gradient`].
+const RELU_TASK: usize = 1 << 14;
+
+/// ReLU's backward from its output `z`: `dz` where `z > 0`, else 0 (as burn's, which masks where
+/// its input is at most 0: the same positions). For [`Epilogue::AddRelu`] this is also the
+/// residual's gradient.
+pub fn relu_gradient(z: &[f32], dz: &[f32]) -> Vec<f32> {
+    assert_eq!(z.len(), dz.len());
+    let mut out = output(z.len());
+    for_each_piece(&mut out, RELU_TASK, |piece, out| {
+        let at = piece * RELU_TASK;
+        relu_gradient_piece(&z[at..at + out.len()], &dz[at..at + out.len()], out);
+    });
+    // SAFETY: the pieces cover `out`, and the loop writes each piece in full.
+    unsafe { written(out) }
 }
 
 /// The gradients `(dx, dγ, dβ)` from `dy`, given the input and the statistics of the forward pass.
@@ -177,11 +245,40 @@ mod tests {
     #[test]
     fn forward_by_hand() {
         let s = NormShape { batch: 2, channels: 1, plane: 2 };
-        let (y, mean, variance) = forward(s, &[1.0, 2.0, 3.0, 4.0], &[2.0], &[0.5], 0.0);
+        let (y, mean, variance) = forward(s, &[1.0, 2.0, 3.0, 4.0], &[2.0], &[0.5], 0.0, Epilogue::Identity);
         assert_close(&mean, &[2.5], "mean");
         assert_close(&variance, &[1.25], "variance");
         let sd = 1.25f32.sqrt();
         assert_close(&y, &[-1.5, -0.5, 0.5, 1.5].map(|d| 2.0 * d / sd + 0.5), "y");
+    }
+
+    /// The epilogues on the same channel: ReLU clips the two values below zero; with a residual
+    /// of (1, −1, 0, 2) ReLU clips the sums instead. ReLU's gradient passes `dz` where `z > 0`.
+    #[test]
+    fn epilogues_by_hand() {
+        let s = NormShape { batch: 2, channels: 1, plane: 2 };
+        let x = [1.0, 2.0, 3.0, 4.0];
+        let y = [-1.5f32, -0.5, 0.5, 1.5].map(|d| 2.0 * d / 1.25f32.sqrt() + 0.5); // −2.18, −0.39, 1.39, 3.18
+        let (z, mean, variance) = forward(s, &x, &[2.0], &[0.5], 0.0, Epilogue::Relu);
+        assert_close(&mean, &[2.5], "mean");
+        assert_close(&variance, &[1.25], "variance");
+        assert_close(&z, &[0.0, 0.0, y[2], y[3]], "ReLU");
+        let residual = [1.0, -1.0, 0.0, 2.0];
+        let (z, _, _) = forward(s, &x, &[2.0], &[0.5], 0.0, Epilogue::AddRelu(&residual));
+        assert_close(&z, &[0.0, 0.0, y[2], y[3] + 2.0], "residual + ReLU");
+        let (z, _, _) = forward(s, &x, &[2.0], &[0.5], 0.0, Epilogue::AddRelu(&[3.0, 1.0, -2.0, 0.0]));
+        assert_close(&z, &[y[0] + 3.0, y[1] + 1.0, 0.0, y[3]], "residual + ReLU, other signs");
+        assert_close(&relu_gradient(&[0.0, 2.0, -1.0, 0.5], &[7.0, -3.0, 5.0, 4.0]), &[0.0, -3.0, 0.0, 4.0], "ReLU's gradient");
+    }
+
+    /// ReLU's gradient over several tasks and a last piece shorter than a task.
+    #[test]
+    fn relu_gradient_covers_every_piece() {
+        let n = 2 * RELU_TASK + 37;
+        let z: Vec<f32> = (0..n).map(|i| if i % 3 == 0 { -1.0 } else { i as f32 }).collect();
+        let dz: Vec<f32> = (0..n).map(|i| i as f32 + 0.5).collect();
+        let expected: Vec<f32> = (0..n).map(|i| if i % 3 == 0 { 0.0 } else { i as f32 + 0.5 }).collect();
+        assert_close(&relu_gradient(&z, &dz), &expected, "dz");
     }
 
     /// A batch mean far from zero (1000 + small spread) keeps the output's precision: the
@@ -189,7 +286,7 @@ mod tests {
     #[test]
     fn a_large_mean_does_not_cancel_the_output() {
         let s = NormShape { batch: 1, channels: 1, plane: 4 };
-        let (y, _, variance) = forward(s, &[1000.0, 1001.0, 1002.0, 1003.0], &[1.0], &[0.0], 0.0);
+        let (y, _, variance) = forward(s, &[1000.0, 1001.0, 1002.0, 1003.0], &[1.0], &[0.0], 0.0, Epilogue::Identity);
         assert_close(&variance, &[1.25], "variance");
         assert_close(&y, &[-1.5, -0.5, 0.5, 1.5].map(|d| d / 1.25f32.sqrt()), "y");
     }
@@ -200,7 +297,7 @@ mod tests {
     fn one_pass_statistics_match_two_passes() {
         let s = NormShape { batch: 3, channels: 2, plane: 100 };
         let x: Vec<f32> = (0..s.len()).map(|i| 1000.0 + ((i * 37 % 101) as f32 / 100.0 - 0.5) * 0.2).collect();
-        let (_, mean, variance) = forward(s, &x, &[1.0, 1.0], &[0.0, 0.0], 0.0);
+        let (_, mean, variance) = forward(s, &x, &[1.0, 1.0], &[0.0, 0.0], 0.0, Epilogue::Identity);
         for c in 0..s.channels {
             let values: Vec<f64> = (0..s.batch).flat_map(|n| x[(n * s.channels + c) * s.plane..][..s.plane].iter().map(|&v| v as f64)).collect();
             let m = values.iter().sum::<f64>() / values.len() as f64;
@@ -220,10 +317,10 @@ mod tests {
         let r: Vec<f32> = (0..s.len()).map(|i| value(i, 2)).collect();
         let (gamma, beta) = ([0.5, -1.5, 2.0], [0.1, 0.2, -0.3]);
         let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| -> f64 {
-            let (y, _, _) = forward(s, x, gamma, beta, 1e-5);
+            let (y, _, _) = forward(s, x, gamma, beta, 1e-5, Epilogue::Identity);
             y.iter().zip(&r).map(|(&y, &r)| y as f64 * r as f64).sum()
         };
-        let (_, mean, variance) = forward(s, &x, &gamma, &beta, 1e-5);
+        let (_, mean, variance) = forward(s, &x, &gamma, &beta, 1e-5, Epilogue::Identity);
         let (dx, d_gamma, d_beta) = backward(s, &x, &r, &gamma, &mean, &variance, 1e-5);
         let h = 1e-2;
         let numeric = |values: &[f32], i: usize, f: &dyn Fn(&[f32]) -> f64| {

@@ -1,6 +1,7 @@
 //! Kernels of our own for the CPU backend (burn-flex), plugged in through burn's backend
-//! extension API, with their backward passes written by hand: the convolution and BatchNorm in
-//! training mode, and the transformer's LayerNorm, softmax and GELU ([`transformer`]). Other
+//! extension API, with their backward passes written by hand: the convolution, BatchNorm in
+//! training mode (with the ReLU and the residual addition that follow it in a ResNet, in the
+//! same pass), and the transformer's LayerNorm, softmax and GELU ([`transformer`]). Other
 //! backends (WebGPU, CUDA) keep burn's operations.
 
 mod batch_norm;
@@ -17,6 +18,7 @@ mod softmax;
 pub mod transformer;
 
 pub use batch_norm::NormShape;
+use batch_norm::Epilogue;
 pub use gemm_conv::ConvGeometry;
 pub use transformer::{gelu, layer_norm, softmax};
 
@@ -24,7 +26,7 @@ use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
@@ -133,26 +135,63 @@ impl<C: CheckpointStrategy> GemmConv for Autodiff<Flex, C> {
 /// through [`batch_norm`]'s kernels (three passes forward, two backward), with the running
 /// statistics updated as burn's `BatchNorm` updates them; otherwise burn's own.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    let device = x.device();
-    if !(device.is_autodiff() && bn.training.is_enabled() && on_flex_f32(&x)) {
+    if !trains_on_flex(bn, &x) {
         return bn.forward(x);
     }
     let (output, mean, variance) = Dispatch::fused_batch_norm_train(x.into_dispatch(), bn.gamma.val().into_dispatch(), bn.beta.val().into_dispatch(), bn.epsilon);
-    let (mean, variance) = (Tensor::<1>::from_dispatch(mean), Tensor::<1>::from_dispatch(variance));
+    update_running_statistics(bn, mean, variance);
+    Tensor::from_dispatch(output)
+}
+
+/// `relu(bn.forward(x) + residual)` (no addition without a residual): the end of a ResNet block
+/// and of most convolutions in one pass, where [`batch_norm`] applies; otherwise burn's.
+pub fn batch_norm_relu(bn: &BatchNorm, x: Tensor<4>, residual: Option<Tensor<4>>) -> Tensor<4> {
+    if !trains_on_flex(bn, &x) {
+        let y = bn.forward(x);
+        return burn::tensor::activation::relu(match residual {
+            Some(residual) => y + residual,
+            None => y,
+        });
+    }
+    let (x, gamma, beta) = (x.into_dispatch(), bn.gamma.val().into_dispatch(), bn.beta.val().into_dispatch());
+    let (output, mean, variance) = match residual {
+        Some(residual) => Dispatch::fused_batch_norm_add_relu_train(x, gamma, beta, residual.into_dispatch(), bn.epsilon),
+        None => Dispatch::fused_batch_norm_relu_train(x, gamma, beta, bn.epsilon),
+    };
+    update_running_statistics(bn, mean, variance);
+    Tensor::from_dispatch(output)
+}
+
+/// Whether `bn` normalises `x` with the batch's statistics on the CPU backend, where the kernels
+/// apply.
+fn trains_on_flex(bn: &BatchNorm, x: &Tensor<4>) -> bool {
+    x.device().is_autodiff() && bn.training.is_enabled() && on_flex_f32(x)
+}
+
+/// The running statistics moved towards the batch's, as burn's `BatchNorm` moves them.
+fn update_running_statistics(bn: &BatchNorm, mean: FloatTensor<Dispatch>, variance: FloatTensor<Dispatch>) {
+    let device = bn.gamma.device();
     let momentum = bn.momentum;
     let running = |state: &burn::module::RunningState<Tensor<1>>, batch: Tensor<1>| {
         state.update(state.value_sync().to_device(&device).mul_scalar(1.0 - momentum).add(batch.detach().mul_scalar(momentum)).detach());
     };
-    running(&bn.running_mean, mean);
-    running(&bn.running_var, variance);
-    Tensor::from_dispatch(output)
+    running(&bn.running_mean, Tensor::from_dispatch(mean));
+    running(&bn.running_var, Tensor::from_dispatch(variance));
 }
 
 /// BatchNorm over the batch (training mode): the output, the batch mean and the biased batch
-/// variance of each channel.
+/// variance of each channel; with ReLU after it, and before that a residual added.
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedBatchNorm: Backend {
     fn fused_batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    fn fused_batch_norm_relu_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    fn fused_batch_norm_add_relu_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 fn norm_shape(x: &Shape) -> NormShape {
@@ -160,36 +199,83 @@ fn norm_shape(x: &Shape) -> NormShape {
     NormShape { batch: dims[0], channels: dims[1], plane: dims[2] * dims[3] }
 }
 
+/// [`batch_norm::forward`] on tensors.
+fn batch_norm_forward(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, residual: Option<FlexTensor>, relu: bool, epsilon: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
+    let (shape, x, gamma, beta, residual) = (x.shape(), contiguous(x), contiguous(gamma), contiguous(beta), residual.map(contiguous));
+    let s = norm_shape(&shape);
+    let epilogue = match (&residual, relu) {
+        (Some(residual), true) => Epilogue::AddRelu(values(residual)),
+        (None, true) => Epilogue::Relu,
+        (None, false) => Epilogue::Identity,
+        (Some(_), false) => unreachable!("a residual is only added before ReLU"),
+    };
+    let (y, mean, variance) = batch_norm::forward(s, values(&x), values(&gamma), values(&beta), epsilon, epilogue);
+    (flex_tensor(y, shape), flex_tensor(mean, [s.channels]), flex_tensor(variance, [s.channels]))
+}
+
 impl FusedBatchNorm for Flex {
     fn fused_batch_norm_train(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let (shape, x, gamma, beta) = (x.shape(), contiguous(x), contiguous(gamma), contiguous(beta));
-        let s = norm_shape(&shape);
-        let (y, mean, variance) = batch_norm::forward(s, values(&x), values(&gamma), values(&beta), epsilon);
-        (flex_tensor(y, shape), flex_tensor(mean, [s.channels]), flex_tensor(variance, [s.channels]))
+        batch_norm_forward(x, gamma, beta, None, false, epsilon)
+    }
+
+    fn fused_batch_norm_relu_train(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
+        batch_norm_forward(x, gamma, beta, None, true, epsilon)
+    }
+
+    fn fused_batch_norm_add_relu_train(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, residual: FlexTensor, epsilon: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
+        batch_norm_forward(x, gamma, beta, Some(residual), true, epsilon)
     }
 }
 
-/// The backward step: the gradients of the input, γ and β (one pass gives all three; each is
-/// registered only for a tracked parent).
+/// What BatchNorm's backward needs: its input and γ (checkpointed), and the batch statistics.
+type NormState = (NodeId, NodeId, FlexTensor, FlexTensor, f64);
+
+/// BatchNorm's backward from `dy`: the gradients of the input, γ and β (one pass gives all three;
+/// each is registered only for a tracked parent, given by its node's id).
+fn batch_norm_backward(parents: [Option<NodeId>; 3], dy: FlexTensor, state: NormState, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+    let [node_x, node_gamma, node_beta] = parents;
+    let (x_state, gamma_state, mean, variance, epsilon) = state;
+    let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
+    let gamma = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(gamma_state));
+    let s = norm_shape(&x.shape());
+    let (dx, d_gamma, d_beta) = batch_norm::backward(s, values(&x), values(&dy), values(&gamma), values(&mean), values(&variance), epsilon);
+    for (node, grad, shape) in [(node_x, dx, x.shape()), (node_gamma, d_gamma, gamma.shape()), (node_beta, d_beta, gamma.shape())] {
+        if let Some(node) = node {
+            grads.register::<Flex>(node, flex_tensor(grad, shape));
+        }
+    }
+}
+
 #[derive(Debug)]
 struct BatchNormBackward;
 
 impl Backward<Flex, 3> for BatchNormBackward {
-    type State = (NodeId, NodeId, FlexTensor, FlexTensor, f64);
+    type State = NormState;
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-        let [node_x, node_gamma, node_beta] = ops.parents;
         let dy = contiguous(grads.consume::<Flex>(&ops.node));
-        let (x_state, gamma_state, mean, variance, epsilon) = ops.state;
-        let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
-        let gamma = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(gamma_state));
-        let s = norm_shape(&x.shape());
-        let (dx, d_gamma, d_beta) = batch_norm::backward(s, values(&x), values(&dy), values(&gamma), values(&mean), values(&variance), epsilon);
-        for (node, grad, shape) in [(node_x, dx, x.shape()), (node_gamma, d_gamma, gamma.shape()), (node_beta, d_beta, gamma.shape())] {
-            if let Some(node) = node {
-                grads.register::<Flex>(node.id, flex_tensor(grad, shape));
-            }
+        batch_norm_backward(ops.parents.map(|node| node.map(|node| node.id)), dy, ops.state, grads, checkpointer);
+    }
+}
+
+/// The backward of `relu(bn(x) + r)`: ReLU's mask from the output kept in the state, then
+/// BatchNorm's. The parents are `x`, γ, β and, with `N = 4`, the residual `r`, whose gradient is
+/// the masked one.
+#[derive(Debug)]
+struct BatchNormReluBackward<const N: usize>;
+
+impl<const N: usize> Backward<Flex, N> for BatchNormReluBackward<N> {
+    type State = (NormState, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let dz = contiguous(grads.consume::<Flex>(&ops.node));
+        let (norm_state, z) = ops.state;
+        let dy = flex_tensor(batch_norm::relu_gradient(values(&z), values(&dz)), z.shape());
+        let parents = ops.parents.map(|node| node.map(|node| node.id));
+        if let Some(&Some(residual)) = parents.get(3) {
+            grads.register::<Flex>(residual, dy.clone());
         }
+        batch_norm_backward([parents[0], parents[1], parents[2]], dy, norm_state, grads, checkpointer);
     }
 }
 
@@ -206,6 +292,46 @@ impl<C: CheckpointStrategy> FusedBatchNorm for Autodiff<Flex, C> {
                 let (y, mean, variance) = Flex::fused_batch_norm_train(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon);
                 (prep.finish(y), <FloatTensor<Self>>::new(mean), <FloatTensor<Self>>::new(variance))
             }
+        }
+    }
+
+    fn fused_batch_norm_relu_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        batch_norm_relu_tracked::<C, 3>([x.node(), gamma.node(), beta.node()], x, gamma, beta, None, epsilon)
+    }
+
+    fn fused_batch_norm_add_relu_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let nodes = [x.node(), gamma.node(), beta.node(), residual.node()];
+        batch_norm_relu_tracked::<C, 4>(nodes, x, gamma, beta, Some(residual), epsilon)
+    }
+}
+
+/// `relu(bn(x) + r)` on the autodiff graph, with `nodes` the parents of [`BatchNormReluBackward`].
+fn batch_norm_relu_tracked<C: CheckpointStrategy, const N: usize>(
+    nodes: [NodeGuard; N],
+    x: FloatTensor<Autodiff<Flex, C>>,
+    gamma: FloatTensor<Autodiff<Flex, C>>,
+    beta: FloatTensor<Autodiff<Flex, C>>,
+    residual: Option<FloatTensor<Autodiff<Flex, C>>>,
+    epsilon: f64,
+) -> (FloatTensor<Autodiff<Flex, C>>, FloatTensor<Autodiff<Flex, C>>, FloatTensor<Autodiff<Flex, C>>) {
+    let statistics = |(z, mean, variance): (FlexTensor, FlexTensor, FlexTensor)| (z, mean.clone(), variance.clone(), mean, variance);
+    match BatchNormReluBackward::<N>.prepare::<C>(nodes).compute_bound().stateful() {
+        OpsKind::Tracked(mut prep) => {
+            let (x_state, gamma_state) = (prep.checkpoint(&x), prep.checkpoint(&gamma));
+            let forward = batch_norm_forward(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), residual.map(|r| r.into_primitive()), true, epsilon);
+            let (z, mean, variance, mean_out, variance_out) = statistics(forward);
+            let state = ((x_state, gamma_state, contiguous(mean), contiguous(variance), epsilon), z.clone());
+            (prep.finish(state, z), <FloatTensor<Autodiff<Flex, C>>>::new(mean_out), <FloatTensor<Autodiff<Flex, C>>>::new(variance_out))
+        }
+        OpsKind::UnTracked(prep) => {
+            let (z, mean, variance) = batch_norm_forward(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), residual.map(|r| r.into_primitive()), true, epsilon);
+            (prep.finish(z), <FloatTensor<Autodiff<Flex, C>>>::new(mean), <FloatTensor<Autodiff<Flex, C>>>::new(variance))
         }
     }
 }
@@ -301,6 +427,64 @@ mod tests {
                 assert_close(a.reshape([1, 1, 1, 3]), b.reshape([1, 1, 1, 3]), &format!("{what}, step {step}"));
             }
         }
+    }
+
+    /// `relu(bn(x) + r)` and `relu(bn(x))` in training: the output, the running statistics and
+    /// the gradients of `x`, `r`, γ and β equal burn's operations one by one, over two steps, with
+    /// a strided residual and values on both sides of ReLU's kink.
+    #[test]
+    fn batch_norm_relu_matches_burn_in_training() {
+        use burn::module::Param;
+        use burn::nn::BatchNormConfig;
+        let device = Device::flex().autodiff();
+        let layer = || {
+            let mut bn = BatchNormConfig::new(3).init(&device);
+            bn.gamma = Param::from_tensor(Tensor::from_floats([0.5, -1.5, 2.0], &device));
+            bn.beta = Param::from_tensor(Tensor::from_floats([0.1, 0.2, -0.3], &device));
+            bn
+        };
+        for with_residual in [false, true] {
+            let (ours, theirs) = (layer(), layer());
+            for step in 0..2 {
+                let x = Tensor::<4>::random([4, 3, 5, 7], Distribution::Normal(0.0, 2.0), &device) + (step as f32 + 3.0);
+                let r = Tensor::<4>::random([4, 5, 7, 3], Distribution::Normal(0.0, 1.0), &device).permute([0, 3, 1, 2]);
+                let (x_ours, x_theirs, r_ours, r_theirs) = (x.clone().require_grad(), x.require_grad(), r.clone().require_grad(), r.require_grad());
+                let y_ours = batch_norm_relu(&ours, x_ours.clone(), with_residual.then(|| r_ours.clone() * 2.0));
+                let y_theirs = theirs.forward(x_theirs.clone());
+                let y_theirs = burn::tensor::activation::relu(if with_residual { y_theirs + r_theirs.clone() * 2.0 } else { y_theirs });
+                let what = |thing: &str| format!("{thing}, residual {with_residual}, step {step}");
+                assert_close(y_ours.clone(), y_theirs.clone(), &what("output"));
+                let zeros = y_ours.clone().into_data().try_to_vec::<f32>().unwrap().iter().filter(|&&v| v == 0.0).count();
+                assert!(zeros > 0 && zeros < 4 * 3 * 5 * 7, "{}: {zeros} values clipped", what("output"));
+                let weight_of = |y: Tensor<4>| y.clone() * y.clone().sin();
+                let (grads_ours, grads_theirs) = (weight_of(y_ours).sum().backward(), weight_of(y_theirs).sum().backward());
+                assert_close(x_ours.grad(&grads_ours).unwrap(), x_theirs.grad(&grads_theirs).unwrap(), &what("input gradient"));
+                match (r_ours.grad(&grads_ours), r_theirs.grad(&grads_theirs)) {
+                    (Some(a), Some(b)) => assert_close(a, b, &what("residual gradient")),
+                    (None, None) => assert!(!with_residual),
+                    (a, b) => panic!("{}: ours {:?}, burn's {:?}", what("residual gradient"), a.is_some(), b.is_some()),
+                }
+                for (thing, a, b) in [
+                    ("γ gradient", ours.gamma.grad(&grads_ours).unwrap(), theirs.gamma.grad(&grads_theirs).unwrap()),
+                    ("β gradient", ours.beta.grad(&grads_ours).unwrap(), theirs.beta.grad(&grads_theirs).unwrap()),
+                    ("running mean", ours.running_mean.value_sync(), theirs.running_mean.value_sync()),
+                    ("running variance", ours.running_var.value_sync(), theirs.running_var.value_sync()),
+                ] {
+                    assert_close(a.reshape([1, 1, 1, 3]), b.reshape([1, 1, 1, 3]), &what(thing));
+                }
+            }
+        }
+    }
+
+    /// Without training (no autodiff here) `batch_norm_relu` is burn's `relu(bn(x) + r)`.
+    #[test]
+    fn batch_norm_relu_falls_back_to_burn_without_autodiff() {
+        let device = Device::flex();
+        let bn = burn::nn::BatchNormConfig::new(2).init(&device);
+        let x = Tensor::<4>::random([2, 2, 3, 3], Distribution::Normal(0.0, 1.0), &device);
+        let r = Tensor::<4>::random([2, 2, 3, 3], Distribution::Normal(0.0, 1.0), &device);
+        let expected = burn::tensor::activation::relu(bn.forward(x.clone()) + r.clone());
+        assert_close(batch_norm_relu(&bn, x, Some(r)), expected, "inference");
     }
 
     /// Without autodiff (evaluation) the layer normalises with its running statistics, as burn's.

@@ -5,10 +5,9 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use crate::kernel::{batch_norm, conv2d};
+use crate::kernel::{batch_norm_relu, conv2d};
 
 #[derive(Module, Debug)]
 pub struct ConvNet {
@@ -39,7 +38,7 @@ impl ConvNet {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let mut x = images;
         for (i, (conv, norm)) in self.convs.iter().zip(&self.norms).enumerate() {
-            x = relu(batch_norm(norm, conv2d(conv, x)));
+            x = batch_norm_relu(norm, conv2d(conv, x), None);
             // No pooling after the last stage: global pooling follows.
             if i + 1 < self.convs.len() {
                 x = self.down.forward(x);

@@ -7,11 +7,10 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::{batch_norm, conv2d};
+use crate::kernel::{batch_norm, batch_norm_relu, conv2d};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -110,15 +109,13 @@ impl Block {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
             Block::Basic(b) => {
-                let y = relu(batch_norm(&b.bn1, conv2d(&b.conv1, x.clone())));
-                let y = batch_norm(&b.bn2, conv2d(&b.conv2, y));
-                relu(y + Downsample::shortcut(&b.downsample, x))
+                let y = batch_norm_relu(&b.bn1, conv2d(&b.conv1, x.clone()), None);
+                batch_norm_relu(&b.bn2, conv2d(&b.conv2, y), Some(Downsample::shortcut(&b.downsample, x)))
             }
             Block::Bottleneck(b) => {
-                let y = relu(batch_norm(&b.bn1, conv2d(&b.conv1, x.clone())));
-                let y = relu(batch_norm(&b.bn2, conv2d(&b.conv2, y)));
-                let y = batch_norm(&b.bn3, conv2d(&b.conv3, y));
-                relu(y + Downsample::shortcut(&b.downsample, x))
+                let y = batch_norm_relu(&b.bn1, conv2d(&b.conv1, x.clone()), None);
+                let y = batch_norm_relu(&b.bn2, conv2d(&b.conv2, y), None);
+                batch_norm_relu(&b.bn3, conv2d(&b.conv3, y), Some(Downsample::shortcut(&b.downsample, x)))
             }
         }
     }
@@ -185,7 +182,7 @@ impl ResNet {
     }
 
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = relu(batch_norm(&self.stem_bn, conv2d(&self.stem_conv, images)));
+        let mut x = batch_norm_relu(&self.stem_bn, conv2d(&self.stem_conv, images), None);
         if let Some(pool) = &self.stem_pool {
             x = pool.forward(x);
         }
