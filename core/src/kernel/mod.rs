@@ -395,19 +395,34 @@ mod tests {
         assert_close(conv2d(&conv, x.clone()), conv.forward(x), "no autodiff");
     }
 
+    /// A BatchNorm layer of three channels with γ and β away from their initial 1 and 0.
+    fn batch_norm_layer(device: &Device) -> BatchNorm {
+        use burn::module::Param;
+        let mut bn = burn::nn::BatchNormConfig::new(3).init(device);
+        bn.gamma = Param::from_tensor(Tensor::from_floats([0.5, -1.5, 2.0], device));
+        bn.beta = Param::from_tensor(Tensor::from_floats([0.1, 0.2, -0.3], device));
+        bn
+    }
+
+    /// Two such layers have the same γ and β gradients (each in its own gradients) and running
+    /// statistics.
+    fn assert_layers_close([ours, theirs]: [&BatchNorm; 2], [grads_ours, grads_theirs]: [&burn::tensor::Gradients; 2], what: &str) {
+        for (thing, a, b) in [
+            ("γ gradient", ours.gamma.grad(grads_ours).unwrap(), theirs.gamma.grad(grads_theirs).unwrap()),
+            ("β gradient", ours.beta.grad(grads_ours).unwrap(), theirs.beta.grad(grads_theirs).unwrap()),
+            ("running mean", ours.running_mean.value_sync(), theirs.running_mean.value_sync()),
+            ("running variance", ours.running_var.value_sync(), theirs.running_var.value_sync()),
+        ] {
+            assert_close(a.reshape([1, 1, 1, 3]), b.reshape([1, 1, 1, 3]), &format!("{thing}, {what}"));
+        }
+    }
+
     /// In training, the output, the running statistics and the gradients of the input, γ and β
     /// equal burn's `BatchNorm` (momentum 0.1), over two steps and with a strided input.
     #[test]
     fn batch_norm_matches_burn_in_training() {
-        use burn::module::Param;
-        use burn::nn::BatchNormConfig;
         let device = Device::flex().autodiff();
-        let layer = || {
-            let mut bn = BatchNormConfig::new(3).init(&device);
-            bn.gamma = Param::from_tensor(Tensor::from_floats([0.5, -1.5, 2.0], &device));
-            bn.beta = Param::from_tensor(Tensor::from_floats([0.1, 0.2, -0.3], &device));
-            bn
-        };
+        let layer = || batch_norm_layer(&device);
         let (ours, theirs) = (layer(), layer());
         for step in 0..2 {
             // Channels-last storage seen through a permutation, with an offset per channel.
@@ -418,14 +433,7 @@ mod tests {
             let weight_of = |y: Tensor<4>| y.clone() * y.clone().sin();
             let (grads_ours, grads_theirs) = (weight_of(y_ours).sum().backward(), weight_of(y_theirs).sum().backward());
             assert_close(x_ours.grad(&grads_ours).unwrap(), x_theirs.grad(&grads_theirs).unwrap(), "input gradient");
-            for (what, a, b) in [
-                ("γ gradient", ours.gamma.grad(&grads_ours).unwrap(), theirs.gamma.grad(&grads_theirs).unwrap()),
-                ("β gradient", ours.beta.grad(&grads_ours).unwrap(), theirs.beta.grad(&grads_theirs).unwrap()),
-                ("running mean", ours.running_mean.value_sync(), theirs.running_mean.value_sync()),
-                ("running variance", ours.running_var.value_sync(), theirs.running_var.value_sync()),
-            ] {
-                assert_close(a.reshape([1, 1, 1, 3]), b.reshape([1, 1, 1, 3]), &format!("{what}, step {step}"));
-            }
+            assert_layers_close([&ours, &theirs], [&grads_ours, &grads_theirs], &format!("step {step}"));
         }
     }
 
@@ -434,15 +442,8 @@ mod tests {
     /// a strided residual and values on both sides of ReLU's kink.
     #[test]
     fn batch_norm_relu_matches_burn_in_training() {
-        use burn::module::Param;
-        use burn::nn::BatchNormConfig;
         let device = Device::flex().autodiff();
-        let layer = || {
-            let mut bn = BatchNormConfig::new(3).init(&device);
-            bn.gamma = Param::from_tensor(Tensor::from_floats([0.5, -1.5, 2.0], &device));
-            bn.beta = Param::from_tensor(Tensor::from_floats([0.1, 0.2, -0.3], &device));
-            bn
-        };
+        let layer = || batch_norm_layer(&device);
         for with_residual in [false, true] {
             let (ours, theirs) = (layer(), layer());
             for step in 0..2 {
@@ -464,14 +465,7 @@ mod tests {
                     (None, None) => assert!(!with_residual),
                     (a, b) => panic!("{}: ours {:?}, burn's {:?}", what("residual gradient"), a.is_some(), b.is_some()),
                 }
-                for (thing, a, b) in [
-                    ("γ gradient", ours.gamma.grad(&grads_ours).unwrap(), theirs.gamma.grad(&grads_theirs).unwrap()),
-                    ("β gradient", ours.beta.grad(&grads_ours).unwrap(), theirs.beta.grad(&grads_theirs).unwrap()),
-                    ("running mean", ours.running_mean.value_sync(), theirs.running_mean.value_sync()),
-                    ("running variance", ours.running_var.value_sync(), theirs.running_var.value_sync()),
-                ] {
-                    assert_close(a.reshape([1, 1, 1, 3]), b.reshape([1, 1, 1, 3]), &what(thing));
-                }
+                assert_layers_close([&ours, &theirs], [&grads_ours, &grads_theirs], &what("layer"));
             }
         }
     }
