@@ -241,31 +241,23 @@ fn batch_norm_backward(parents: [Option<NodeId>; 3], dy: FlexTensor, state: Norm
     }
 }
 
+/// The backward of BatchNorm and of `relu(bn(x) + r)`: with ReLU, its mask from the output kept
+/// in the state, then BatchNorm's. The parents are `x`, γ, β and, with `N = 4`, the residual `r`,
+/// whose gradient is the masked one.
 #[derive(Debug)]
-struct BatchNormBackward;
+struct BatchNormBackward<const N: usize>;
 
-impl Backward<Flex, 3> for BatchNormBackward {
-    type State = NormState;
-
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-        let dy = contiguous(grads.consume::<Flex>(&ops.node));
-        batch_norm_backward(ops.parents.map(|node| node.map(|node| node.id)), dy, ops.state, grads, checkpointer);
-    }
-}
-
-/// The backward of `relu(bn(x) + r)`: ReLU's mask from the output kept in the state, then
-/// BatchNorm's. The parents are `x`, γ, β and, with `N = 4`, the residual `r`, whose gradient is
-/// the masked one.
-#[derive(Debug)]
-struct BatchNormReluBackward<const N: usize>;
-
-impl<const N: usize> Backward<Flex, N> for BatchNormReluBackward<N> {
-    type State = (NormState, FlexTensor);
+impl<const N: usize> Backward<Flex, N> for BatchNormBackward<N> {
+    /// BatchNorm's state, and the output when ReLU followed.
+    type State = (NormState, Option<FlexTensor>);
 
     fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
         let dz = contiguous(grads.consume::<Flex>(&ops.node));
-        let (norm_state, z) = ops.state;
-        let dy = flex_tensor(batch_norm::relu_gradient(values(&z), values(&dz)), z.shape());
+        let (norm_state, relu_output) = ops.state;
+        let dy = match relu_output {
+            Some(z) => flex_tensor(batch_norm::relu_gradient(values(&z), values(&dz)), z.shape()),
+            None => dz,
+        };
         let parents = ops.parents.map(|node| node.map(|node| node.id));
         if let Some(&Some(residual)) = parents.get(3) {
             grads.register::<Flex>(residual, dy.clone());
@@ -276,22 +268,11 @@ impl<const N: usize> Backward<Flex, N> for BatchNormReluBackward<N> {
 
 impl<C: CheckpointStrategy> FusedBatchNorm for Autodiff<Flex, C> {
     fn fused_batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        match BatchNormBackward.prepare::<C>([x.node(), gamma.node(), beta.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(mut prep) => {
-                let (x_state, gamma_state) = (prep.checkpoint(&x), prep.checkpoint(&gamma));
-                let (y, mean, variance) = Flex::fused_batch_norm_train(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon);
-                let state = (x_state, gamma_state, contiguous(mean.clone()), contiguous(variance.clone()), epsilon);
-                (prep.finish(state, y), <FloatTensor<Self>>::new(mean), <FloatTensor<Self>>::new(variance))
-            }
-            OpsKind::UnTracked(prep) => {
-                let (y, mean, variance) = Flex::fused_batch_norm_train(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon);
-                (prep.finish(y), <FloatTensor<Self>>::new(mean), <FloatTensor<Self>>::new(variance))
-            }
-        }
+        batch_norm_tracked::<C, 3>([x.node(), gamma.node(), beta.node()], x, gamma, beta, false, None, epsilon)
     }
 
     fn fused_batch_norm_relu_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        batch_norm_relu_tracked::<C, 3>([x.node(), gamma.node(), beta.node()], x, gamma, beta, None, epsilon)
+        batch_norm_tracked::<C, 3>([x.node(), gamma.node(), beta.node()], x, gamma, beta, true, None, epsilon)
     }
 
     fn fused_batch_norm_add_relu_train(
@@ -302,28 +283,34 @@ impl<C: CheckpointStrategy> FusedBatchNorm for Autodiff<Flex, C> {
         epsilon: f64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let nodes = [x.node(), gamma.node(), beta.node(), residual.node()];
-        batch_norm_relu_tracked::<C, 4>(nodes, x, gamma, beta, Some(residual), epsilon)
+        batch_norm_tracked::<C, 4>(nodes, x, gamma, beta, true, Some(residual), epsilon)
     }
 }
 
-/// `relu(bn(x) + r)` on the autodiff graph, with `nodes` the parents of [`BatchNormReluBackward`].
-fn batch_norm_relu_tracked<C: CheckpointStrategy, const N: usize>(
+/// BatchNorm, then ReLU when `relu` (a residual is added before ReLU, and only then), on the
+/// autodiff graph, with `nodes` the parents of [`BatchNormBackward`].
+fn batch_norm_tracked<C: CheckpointStrategy, const N: usize>(
     nodes: [NodeGuard; N],
     x: FloatTensor<Autodiff<Flex, C>>,
     gamma: FloatTensor<Autodiff<Flex, C>>,
     beta: FloatTensor<Autodiff<Flex, C>>,
+    relu: bool,
     residual: Option<FloatTensor<Autodiff<Flex, C>>>,
     epsilon: f64,
 ) -> (FloatTensor<Autodiff<Flex, C>>, FloatTensor<Autodiff<Flex, C>>, FloatTensor<Autodiff<Flex, C>>) {
-    let prep = BatchNormReluBackward::<N>.prepare::<C>(nodes).compute_bound().stateful();
+    let prep = BatchNormBackward::<N>.prepare::<C>(nodes).compute_bound().stateful();
     let residual = residual.map(|r| contiguous(r.into_primitive()));
-    let epilogue = residual.as_ref().map_or(Epilogue::Relu, |r| Epilogue::AddRelu(values(r)));
+    let epilogue = match (&residual, relu) {
+        (Some(residual), _) => Epilogue::AddRelu(values(residual)),
+        (None, true) => Epilogue::Relu,
+        (None, false) => Epilogue::Identity,
+    };
     let statistic = <FloatTensor<Autodiff<Flex, C>>>::new;
     match prep {
         OpsKind::Tracked(mut prep) => {
             let (x_state, gamma_state) = (prep.checkpoint(&x), prep.checkpoint(&gamma));
             let (z, mean, variance) = batch_norm_forward(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epilogue, epsilon);
-            let state = ((x_state, gamma_state, mean.clone(), variance.clone(), epsilon), z.clone());
+            let state = ((x_state, gamma_state, mean.clone(), variance.clone(), epsilon), relu.then(|| z.clone()));
             (prep.finish(state, z), statistic(mean), statistic(variance))
         }
         OpsKind::UnTracked(prep) => {
