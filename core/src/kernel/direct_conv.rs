@@ -1,17 +1,17 @@
 //! The forward pass and the weight gradient of a convolution as direct kernels for x86-64 CPUs
 //! with AVX-512 or with AVX2 and FMA, on a zero-padded planar copy of each image.
 //!
-//! The wide grid of [`super::implicit_gemm`], with channel planes instead of channels-last
-//! pixels: for stride 1 the padded image is `X[c][py·Wp + px]`, output position `(oy, ox)` is
-//! `q = oy·Wp + ox`, and
+//! Like the wide grid of [`super::implicit_gemm`], with channel planes instead of channels-last
+//! pixels, and one plane per column tap `kx` so that no padding columns are computed: for stride
+//! 1, `X_kx[c][py·Wo + ox]` is padded pixel `(py, ox + kx)` of channel `c`, output position
+//! `(oy, ox)` is `q = oy·Wo + ox`, and
 //!
-//! `Yw[o][q] = Σ_c Σ_ky Σ_kx w[o, c, ky, kx] · X[c][q + ky·Wp + kx]`.
+//! `Y[o][q] = Σ_c Σ_ky Σ_kx w[o, c, ky, kx] · X_kx[c][q + ky·Wo]`.
 //!
 //! Sixteen consecutive `q` are one vector load from a plane, so a tile of 8 output channels × 3
 //! vectors of 16 positions stays in 24 of the 32 registers: for every `(c, ky, kx)` the kernel
 //! loads 3 vectors of input, broadcasts 8 weights and does 24 multiply-adds. Nothing is packed,
-//! and each output channel's row of the wide grid is already its NCHW row (only the `Wp − Wo`
-//! columns that are not outputs are dropped). The GEMM path does the same multiply-adds after
+//! and each output channel's row of the wide grid is already its NCHW plane. The GEMM path does the same multiply-adds after
 //! packing its operands and moving between layouts, and with the output channels as its rows it
 //! fills gemm's 64-row micro-kernel only from 64 channels up: this kernel measured 1.3–1.8×
 //! faster on 16 and 32 channels, equal or faster from 64 on (docs/performance.md). In the
@@ -24,21 +24,14 @@
 //! of 4 channels × 3 vectors, which needs all 16 registers, left the compiler shuffling and
 //! spilling accumulators and ran at half that speed.
 //!
-//! **Strides** (the polyphase split): with stride `s`, tap `(ky, kx)` of output `(oy, ox)` reads
-//! padded pixel `(s·oy + ky, s·ox + kx)`, which is pixel `(oy + ky/s, ox + kx/s)` of the *phase*
-//! `(ky mod s, kx mod s)`, the sub-image of every `s`-th padded row and column from that
-//! offset on. So each channel is stored as its phases' planes (`⌈Hp/s⌉ × ⌈Wp/s⌉` each, only the
-//! phases some tap reads: one for a 1×1 shortcut), the wide grid's rows are a phase's rows, and
-//! tap `(ky, kx)` is the offset `phase·⌈Hp/s⌉·⌈Wp/s⌉ + (ky/s)·⌈Wp/s⌉ + kx/s`: the same tile, on
-//! consecutive positions again. Stride 1 is the case of one phase.
-//!
-//! **Narrow maps** (ResNet's 4×4 stage on CIFAR): several images side by side share one wide
-//! grid ([`Layout`]), so a row holds enough positions to fill the vectors.
+//! **Strides** (a polyphase split of the rows) and **narrow maps** (several images side by side
+//! on one wide grid): see [`Layout`].
 //!
 //! **The weight gradient** ([`weight_grad`]) sums over the same wide grid with the output
-//! gradient channels-last, `dw[o, c, tap] = Σ_q X[c][q + offset(tap)] · dY[q][o]`; it replaced the
-//! implicit GEMM and im2col + GEMM there: a strided 3×3 layer's forward and backward 1.3× faster,
-//! the stride-1 layers' within the noise (docs/performance.md).
+//! gradient channels-last, `dw[o, c, tap] = Σ_q X[c][q + offset(tap)] · dY[q][o]`, each tap's
+//! sum over only the outputs where that tap reads a pixel; it replaced the implicit GEMM and
+//! im2col + GEMM there: a strided 3×3 layer's forward and backward 1.3× faster, the stride-1
+//! layers' within the noise (docs/performance.md).
 
 use std::arch::x86_64::{
     __m256, __m512, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
@@ -52,18 +45,26 @@ use super::parallel::{for_each_piece, map_parts, sum_of_parts, threads};
 use super::scratch::{Buffers, output, with_buffers, written};
 
 /// Output maps narrower than this are computed several images side by side on one wide grid
-/// (see [`Layout::images`]): alone, a 4×4 map fills 16 of the 32 positions of its grid.
+/// (see [`Layout::images`]), so that a row fills a tile's vectors.
 const MIN_OUT_WIDTH: usize = 8;
 
-/// Narrow maps with more input channels than this stay on the GEMM path, which measured faster
-/// there (512 → 512 channels at 4×4: 44 against 56 ms; docs/performance.md): a tile's weights
-/// (`C·kh·kw·8` values) and its group's padded planes then no longer fit the first-level cache.
+/// Narrow maps with more input channels than this stay on the GEMM path. It measured faster there
+/// while this kernel computed padding columns (512 → 512 channels at 4×4: 44 against 56 ms);
+/// without them the two take the same time, forward and weight gradient, within 5 %, because a
+/// group's planes (`C·kw` of them) then outgrow the second-level cache (docs/performance.md).
 const MAX_NARROW_CHANNELS: usize = 128;
 
-/// Whether [`forward`] computes this convolution: any stride, maps at least [`MIN_OUT_WIDTH`]
-/// wide with any number of channels (the RGB stem too: unlike a GEMM's inner size, the kernel's
-/// loop over channels and taps costs nothing per iteration beyond its multiply-adds), narrower
-/// ones up to [`MAX_NARROW_CHANNELS`], on a CPU that has the instructions.
+/// The forward's planes are per column tap, not shared, where more than one in this many of a
+/// shared plane's columns would be padding (8×8 maps and narrower: 2 of 10). At 32×32 with 64
+/// channels the three copies measured 10 % slower than the 2 padding columns of 34 they save. The
+/// weight gradient skips padding columns itself and keeps the shared planes, which measured
+/// faster there at 8×8 too (docs/performance.md).
+const COLUMN_TAP_PLANES_FROM: usize = 8;
+
+/// Whether [`forward`] and [`weight_grad`] compute this convolution: any stride, maps at least
+/// [`MIN_OUT_WIDTH`] wide with any number of channels (the RGB stem too: unlike a GEMM's inner
+/// size, the kernel's loop over channels and taps costs nothing per iteration beyond its
+/// multiply-adds), narrower ones up to [`MAX_NARROW_CHANNELS`], on a CPU that has the instructions.
 pub(super) fn applies(g: &ConvGeometry) -> bool {
     (g.out_width() >= MIN_OUT_WIDTH || g.c_in <= MAX_NARROW_CHANNELS) && Instructions::best().is_some()
 }
@@ -144,11 +145,11 @@ trait Vectors {
     unsafe fn forward_tiles(l: &Layout, padded: &[f32], c_in: usize, weights: &[f32], wide: &mut [f32]);
     /// One group's share of the weight gradient, every output channel: [`gradient_tiles`] for
     /// each group of output channel vectors.
-    unsafe fn gradient_tiles(l: &Layout, padded: &[f32], dy_wide: &[f32], padded_out: usize, pairs: usize, sums: &mut [f32]);
+    unsafe fn gradient_tiles(l: &Layout, padded: &[f32], dy_wide: &[f32], padded_out: usize, group: Group, sums: &mut [f32]);
 }
 
 /// AVX-512: 32 registers of 16 lanes. A forward tile of 8 channels × 3 vectors keeps 24 sums in
-/// registers; a gradient tile 4 vectors of output channels × 6 (channel, tap) pairs.
+/// registers; a gradient tile 4 vectors of output channels × 6 input channels.
 struct Avx512;
 
 impl Vectors for Avx512 {
@@ -188,15 +189,15 @@ impl Vectors for Avx512 {
     }
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn gradient_tiles(l: &Layout, padded: &[f32], dy_wide: &[f32], padded_out: usize, pairs: usize, sums: &mut [f32]) {
+    unsafe fn gradient_tiles(l: &Layout, padded: &[f32], dy_wide: &[f32], padded_out: usize, group: Group, sums: &mut [f32]) {
         let vectors = padded_out / Self::LANES;
         for first in (0..vectors).step_by(4) {
             unsafe {
                 match vectors - first {
-                    1 => gradient_tiles::<Self, 1, 8>(l, padded, dy_wide, padded_out, first, pairs, sums),
-                    2 => gradient_tiles::<Self, 2, 8>(l, padded, dy_wide, padded_out, first, pairs, sums),
-                    3 => gradient_tiles::<Self, 3, 8>(l, padded, dy_wide, padded_out, first, pairs, sums),
-                    _ => gradient_tiles::<Self, 4, 6>(l, padded, dy_wide, padded_out, first, pairs, sums),
+                    1 => gradient_tiles::<Self, 1, 8>(l, padded, dy_wide, padded_out, first, group, sums),
+                    2 => gradient_tiles::<Self, 2, 8>(l, padded, dy_wide, padded_out, first, group, sums),
+                    3 => gradient_tiles::<Self, 3, 8>(l, padded, dy_wide, padded_out, first, group, sums),
+                    _ => gradient_tiles::<Self, 4, 6>(l, padded, dy_wide, padded_out, first, group, sums),
                 }
             }
         }
@@ -204,7 +205,7 @@ impl Vectors for Avx512 {
 }
 
 /// AVX2 with FMA: 16 registers of 8 lanes. A forward tile of 6 channels × 2 vectors keeps 12
-/// sums, 2 inputs and a broadcast weight in 15 registers; a gradient tile 2 vectors × 6 pairs.
+/// sums, 2 inputs and a broadcast weight in 15 registers; a gradient tile 2 vectors × 6 input channels.
 struct Avx2;
 
 impl Vectors for Avx2 {
@@ -244,71 +245,142 @@ impl Vectors for Avx2 {
     }
 
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn gradient_tiles(l: &Layout, padded: &[f32], dy_wide: &[f32], padded_out: usize, pairs: usize, sums: &mut [f32]) {
+    unsafe fn gradient_tiles(l: &Layout, padded: &[f32], dy_wide: &[f32], padded_out: usize, group: Group, sums: &mut [f32]) {
         let vectors = padded_out / Self::LANES;
         for first in (0..vectors).step_by(2) {
             unsafe {
                 match vectors - first {
-                    1 => gradient_tiles::<Self, 1, 8>(l, padded, dy_wide, padded_out, first, pairs, sums),
-                    _ => gradient_tiles::<Self, 2, 6>(l, padded, dy_wide, padded_out, first, pairs, sums),
+                    1 => gradient_tiles::<Self, 1, 8>(l, padded, dy_wide, padded_out, first, group, sums),
+                    _ => gradient_tiles::<Self, 2, 6>(l, padded, dy_wide, padded_out, first, group, sums),
                 }
             }
         }
     }
 }
 
-/// Sizes of one group of images' phase planes and wide output.
+/// Sizes of one group of images' planes and wide output.
 ///
-/// A group is [`Layout::images`] images side by side: each row of the padded group holds image
-/// `i`'s padded row from column `i·pitch` on, and consecutive images share their zero columns
-/// (`pitch = W + pad`, rounded up to the stride so that every image starts at the same phase).
-/// Output `(oy, ox)` of image `i` is wide-grid position `oy·⌈Wg/s⌉ + i·pitch/s + ox`; its taps
-/// read only image `i`'s pixels and the zeros around them. One image is the group of any map at
-/// least [`MIN_OUT_WIDTH`] wide.
+/// Each input channel is stored as one plane per column tap `kx` (and per row phase, below):
+/// `P_kx[i][k·Wo + j]` is padded pixel `(i, j + kx)` of image `k` of the group, so the plane has
+/// the output's width and tap `(ky, kx)` of wide-grid position `q = oy·(n·Wo) + k·Wo + ox` is
+/// `P_kx[q + ky·n·Wo]`. The wide grid is then the output itself, row by row and image by image:
+/// no padding columns are computed (with one plane per channel they were `Wp − Wo` of every `Wp`
+/// positions, 1.25× the work on an 8×8 map), for `kw` copies of the input instead of one.
+///
+/// **Strides**: tap `(ky, kx)` of output `(oy, ox)` reads padded pixel `(s·oy + ky, s·ox + kx)`,
+/// which is row `oy + ky/s` of the row phase `ky mod s` (every `s`-th padded row from that
+/// offset on). So the planes are `P_{a,kx}[i][k·Wo + j]` = padded pixel `(s·i + a, s·j + kx)`
+/// for the row phases `a` some tap reads (one for a 1×1 shortcut), and tap `(ky, kx)` is the
+/// offset `(ky mod s, kx)`'s plane + `(ky/s)·n·Wo`: the same tile on consecutive positions again.
+/// Stride 1 is the case of one row phase.
+///
+/// **Narrow maps** (ResNet's 4×4 and 8×8 stages on CIFAR): a group of several images side by side
+/// makes a row of the wide grid at least a full tile long; one image is the group of any map at
+/// least [`MIN_OUT_WIDTH`] wide. Each tile then lies in one output row (the last of a row may be
+/// shorter), and skips the taps that read only padding there: the top row's `ky = 0` and the
+/// bottom row's `ky = 2` of a 3×3 kernel, a sixth of the multiply-adds at 4×4, a twelfth at 8×8.
 struct Layout {
     /// Images per group.
     images: usize,
-    /// Columns between the starts of two images in a phase's rows.
+    /// Columns between the starts of two images in a plane's rows.
     image_columns: usize,
-    /// The phases some tap reads, `(row, column)` offsets below the stride.
+    /// One plane per column tap (else per column phase, shared by the taps).
+    column_taps: bool,
+    /// Each plane's row phase and column tap or phase, `(a, b)`.
     phases: Vec<[usize; 2]>,
-    /// A phase's rows and columns (`⌈Hp/s⌉`, `⌈Wg/s⌉`); the columns are the wide grid's rows.
+    /// A plane's rows and columns (`⌈Hp/s⌉`, `n·Wo`); the columns are the wide grid's rows.
     phase_size: [usize; 2],
     /// The distance between two channels' planes: all their phases.
     plane: usize,
-    /// Each tap's offset from a wide-grid position to its input in a channel's plane.
+    /// Each tap's offset from a wide-grid position to its input in a channel's planes.
     offsets: Vec<usize>,
-    /// The wide grid's `Ho·⌈Wg/s⌉` positions rounded up to whole vectors.
+    /// Each tap's output rows and columns (of one image) whose input is a pixel, not padding.
+    valid: Vec<[std::ops::Range<usize>; 2]>,
+    /// The wide grid's `Ho·row` positions and what the last tile computes past them.
     wide: usize,
+    /// The forward's tiles of the wide grid, in order.
+    tiles: Vec<Tile>,
     /// The padded copy: every plane, plus what the last plane's last vector may read past its end.
     padded_len: usize,
 }
 
-fn layout<I: Vectors>(g: &ConvGeometry) -> Layout {
+/// Whether the forward's planes are per column tap ([`COLUMN_TAP_PLANES_FROM`]).
+fn column_taps_pay(g: &ConvGeometry) -> bool {
+    // One image's shared planes have `⌈(W + 2·pad)/s⌉` columns.
+    let alone = (g.width + 2 * g.padding[1]).div_ceil(g.stride[1]);
+    (alone - g.out_width()) * COLUMN_TAP_PLANES_FROM > alone
+}
+
+/// The layout of `g`'s forward or weight gradient, with planes per column tap or shared ones.
+fn layout<I: Vectors>(g: &ConvGeometry, column_taps: bool) -> Layout {
     let ([kh, kw], [sh, sw], [pad_h, pad_w]) = (g.kernel, g.stride, g.padding);
-    let pitch = (g.width + pad_w).next_multiple_of(sw);
-    let images = if g.out_width() >= MIN_OUT_WIDTH {
+    let (out_height, out_width) = (g.out_height(), g.out_width());
+    // Shared planes: an image's columns from the start of its padding to the next image's (which
+    // share their zero columns).
+    let shared_pitch = (g.width + pad_w).next_multiple_of(sw);
+    let image_columns = if column_taps { out_width } else { shared_pitch / sw };
+    let full_tile = I::VECTORS * I::LANES;
+    let images = if out_width >= MIN_OUT_WIDTH {
         1
     } else {
         // Enough images that a wide row fills a full tile's vectors, in as many groups as make
         // a multiple of the threads, so that each thread gets the same number of groups.
-        let min_group_width = I::VECTORS * I::LANES;
-        let groups = g.batch.div_ceil(min_group_width.div_ceil(pitch / sw)).next_multiple_of(threads());
+        let groups = g.batch.div_ceil(full_tile.div_ceil(image_columns)).next_multiple_of(threads());
         g.batch.div_ceil(groups).max(1)
     };
-    let group_width = (images - 1) * pitch + g.width + 2 * pad_w;
-    let phase_size = [(g.height + 2 * pad_h).div_ceil(sh), group_width.div_ceil(sw)];
-    let phase_len = phase_size[0] * phase_size[1];
-    let phase_columns = sw.min(kw);
-    let phases: Vec<[usize; 2]> = (0..sh.min(kh)).flat_map(|a| (0..phase_columns).map(move |b| [a, b])).collect();
+    let rows = (g.height + 2 * pad_h).div_ceil(sh);
+    // Per row phase: one plane per column tap, or the column phases some tap reads.
+    let (plane_columns, row) = if column_taps { (kw, images * out_width) } else { (sw.min(kw), ((images - 1) * shared_pitch + g.width + 2 * pad_w).div_ceil(sw)) };
+    let phase_size = [rows, row];
+    let phase_len = rows * row;
+    let phases: Vec<[usize; 2]> = (0..sh.min(kh)).flat_map(|a| (0..plane_columns).map(move |b| [a, b])).collect();
     let offsets: Vec<usize> = (0..kh)
-        .flat_map(|ky| (0..kw).map(move |kx| ((ky % sh) * phase_columns + kx % sw) * phase_len + (ky / sh) * phase_size[1] + kx / sw))
+        .flat_map(|ky| (0..kw).map(move |kx| if column_taps { [ky, kx, 0] } else { [ky, kx % sw, kx / sw] }))
+        .map(|[ky, b, column]| ((ky % sh) * plane_columns + b) * phase_len + (ky / sh) * row + column)
+        .collect();
+    let valid: Vec<_> = (0..kh)
+        .flat_map(|ky| (0..kw).map(move |kx| [(ky, pad_h, sh, g.height, out_height), (kx, pad_w, sw, g.width, out_width)]))
+        .map(|axes| {
+            axes.map(|(tap, pad, stride, size, out_size)| {
+                let (lo, hi) = valid_range(tap, pad, stride, size, out_size);
+                lo..hi
+            })
+        })
         .collect();
     let plane = phases.len() * phase_len;
-    let wide = (g.out_height() * phase_size[1]).next_multiple_of(I::LANES);
+    let tiles = tiles(row, out_height, images > 1 && row >= full_tile, full_tile, I::LANES, &valid);
+    let wide = tiles.iter().map(|t| t.start + t.vectors * I::LANES).max().unwrap_or(0);
     let reach = offsets.iter().max().copied().unwrap_or(0);
     let padded_len = (g.c_in * plane).max((g.c_in - 1) * plane + wide + reach);
-    Layout { images, image_columns: pitch / sw, phases, phase_size, plane, offsets, wide, padded_len }
+    Layout { images, image_columns, column_taps, phases, phase_size, plane, offsets, valid, wide, tiles, padded_len }
+}
+
+/// Positions `start..start + vectors·L` of the wide grid and the taps that read a pixel for one
+/// of them.
+struct Tile {
+    start: usize,
+    vectors: usize,
+    taps: Vec<usize>,
+}
+
+/// The wide grid of `out_height` rows of `row` positions in tiles of at most `full_tile`
+/// positions: `by_row`, each row on its own (its last vector may reach into the next row, which
+/// the next row's tiles then overwrite), else the whole grid in one run.
+fn tiles(row: usize, out_height: usize, by_row: bool, full_tile: usize, lanes: usize, valid: &[[std::ops::Range<usize>; 2]]) -> Vec<Tile> {
+    let runs: Vec<std::ops::Range<usize>> = if by_row { (0..out_height).map(|oy| oy * row..(oy + 1) * row).collect() } else { vec![0..out_height * row] };
+    let mut tiles = Vec::new();
+    for run in runs {
+        let mut start = run.start;
+        while start < run.end {
+            let len = (run.end - start).min(full_tile).next_multiple_of(lanes);
+            // The output rows the tile covers, and the taps that read a pixel in one of them.
+            let rows = start / row..((start + len - 1) / row + 1).min(out_height);
+            let taps = (0..valid.len()).filter(|&tap| valid[tap][0].start < rows.end && rows.start < valid[tap][0].end && !valid[tap][1].is_empty()).collect();
+            tiles.push(Tile { start, vectors: len / lanes, taps });
+            start += len;
+        }
+    }
+    tiles
 }
 
 /// The weight grouped by tile: `[O/channels][C][kh·kw][channels]`, zero for channels past `O`.
@@ -329,18 +401,20 @@ fn weight_tiles(g: &ConvGeometry, w: &[f32], channels: usize) -> Vec<f32> {
 }
 
 /// Writes a group of images `[n, C, H, W]` (`n` ≤ the layout's images) into `padded` as each
-/// channel's phase planes of the zero-padded group (and zeros after the last one): row `i`,
-/// column `j` of phase `(a, b)` is padded pixel `(s·i + a, s·j + b)` of the group.
+/// channel's planes (and zeros after the last one): column `k·Wo + j` of row `i` of plane
+/// `(a, kx)` is padded pixel `(s·i + a, s·j + kx)` of image `k`.
 fn pad_planes(g: &ConvGeometry, l: &Layout, images: &[f32], padded: &mut [f32]) {
     let ([pad_h, pad_w], [sh, sw], [rows, columns]) = (g.padding, g.stride, l.phase_size);
     let (in_plane, image_len) = (g.height * g.width, g.c_in * g.height * g.width);
+    // The columns of image 0 that a plane's column offset `b` finds inside the image (image `k`'s
+    // are `k·image_columns` further right).
+    let limit = if l.column_taps { l.image_columns } else { columns };
     let (planes, rest) = padded.split_at_mut(g.c_in * l.plane);
     for (c, plane) in planes.chunks_exact_mut(l.plane).enumerate() {
         for (phase, &[a, b]) in plane.chunks_exact_mut(rows * columns).zip(&l.phases) {
             let (top, bottom) = valid_range(a, pad_h, sh, g.height, rows);
-            // The columns of image 0; image `k`'s are `k·image_columns` further right.
-            let (left, right) = valid_range(b, pad_w, sw, g.width, columns);
-            // A phase with no valid column (a tiny image) is all padding: no row to copy.
+            let (left, right) = valid_range(b, pad_w, sw, g.width, limit);
+            // A plane with no valid column (a tiny image) is all padding: no row to copy.
             let (top, bottom) = if left == right { (bottom, bottom) } else { (top, bottom) };
             phase[..top * columns].fill(0.0);
             phase[bottom * columns..].fill(0.0);
@@ -370,7 +444,7 @@ thread_local! {
 
 /// [`forward`] with the tiles of `I`.
 fn forward_with<I: Vectors>(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
-    let l = layout::<I>(g);
+    let l = layout::<I>(g, column_taps_pay(g));
     let width = l.phase_size[1];
     let weights = weight_tiles(g, w, I::CHANNELS);
     let tile_weights = g.c_in * l.offsets.len() * I::CHANNELS;
@@ -403,15 +477,15 @@ fn forward_with<I: Vectors>(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> 
 }
 
 /// The weight gradient on the same layout: `dw[o, c, tap] = Σ_q X[c][q + offset(tap)] · dY[q][o]`
-/// over every wide-grid position `q` of every group, where `dY` is the output gradient
-/// channels-last on the wide grid (zero at positions that are no output). Vectors run over
-/// output channels, so a tile of a few vectors of channels × a few (channel, tap) pairs sums
+/// over every output position `q` on the wide grid of every group whose input for that tap is a
+/// pixel, where `dY` is the output gradient channels-last on the wide grid. Vectors run over
+/// output channels, so a tile of a few vectors of output channels × a few input channels (one tap) sums
 /// over positions in registers: per position it loads the tile's `dY` vectors, broadcasts one
-/// input value per pair and does all the multiply-adds, as the forward tile does with the roles
+/// input value per input channel and does all the multiply-adds, as the forward tile does with the roles
 /// of inputs and weights exchanged. The images are split between threads in equal shares, each
 /// thread summing into its own copy, added in a fixed order (so results do not depend on timing).
 fn weight_grad_with<I: Vectors>(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    let l = layout::<I>(g);
+    let l = layout::<I>(g, false);
     let pairs = g.c_in * l.offsets.len();
     let padded_out = g.c_out.next_multiple_of(I::LANES);
     let (image_len, out_plane) = (g.c_in * g.height * g.width, g.out_height() * g.out_width());
@@ -426,7 +500,7 @@ fn weight_grad_with<I: Vectors>(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<
                 pad_planes(g, &l, &x[images.start * image_len..images.end * image_len], padded);
                 channels_last(g, &l, &dy[images.start * g.c_out * out_plane..images.end * g.c_out * out_plane], padded_out, dy_wide);
                 // SAFETY: `weight_grad_with` is called only where the CPU has `I`'s instructions.
-                unsafe { I::gradient_tiles(&l, padded, dy_wide, padded_out, pairs, &mut sums) };
+                unsafe { I::gradient_tiles(&l, padded, dy_wide, padded_out, Group { c_in: g.c_in, images: images.len() }, &mut sums) };
             }
         });
         sums
@@ -439,10 +513,10 @@ fn weight_grad_with<I: Vectors>(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<
 }
 
 /// Writes a group's output gradient `[n, O, Ho, Wo]` as `dy_wide[q·O' + o]` on the group's wide
-/// grid (zero at positions that are no output and for channels `O..O'`).
+/// grid. Positions that are no output are left as they were (the tiles never read them), and so
+/// are channels `O..O'`, whose sums the tiles compute and [`weight_grad_with`] drops.
 fn channels_last(g: &ConvGeometry, l: &Layout, dy: &[f32], padded_out: usize, dy_wide: &mut [f32]) {
     let (out_width, out_plane, row) = (g.out_width(), g.out_height() * g.out_width(), l.phase_size[1]);
-    dy_wide.fill(0.0);
     for (k, image) in dy.chunks_exact(g.c_out * out_plane).enumerate() {
         for oy in 0..g.out_height() {
             let first = oy * row + k * l.image_columns;
@@ -451,98 +525,113 @@ fn channels_last(g: &ConvGeometry, l: &Layout, dy: &[f32], padded_out: usize, dy
     }
 }
 
+/// What the weight gradient's tiles need to know of one group of images besides its layout.
+#[derive(Debug, Clone, Copy)]
+struct Group {
+    /// Input channels.
+    c_in: usize,
+    /// Images in this group (the last group may have fewer than [`Layout::images`]).
+    images: usize,
+}
+
 /// Adds one group's share to `sums` for output channels `first_vector·L..(first_vector + OV)·L`
-/// (`L` lanes), all `pairs` (channel, tap) pairs, `T` at a time.
+/// (`L` lanes), every (input channel, tap) pair: for each tap, `T` input channels at a time, over
+/// only the positions where that tap reads a pixel. A padding tap's input is zero and a padding
+/// column's gradient too, so skipping them changes nothing but the work: on an 8×8 map with a 3×3
+/// kernel the wide grid's 80 positions × 9 taps hold 484 products that count (docs/performance.md).
 ///
 /// # Safety
 /// The CPU has `I`'s instructions.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn gradient_tiles<I: Vectors, const OV: usize, const T: usize>(l: &Layout, padded: &[f32], dy_wide: &[f32], padded_out: usize, first_vector: usize, pairs: usize, sums: &mut [f32]) {
-    let taps = l.offsets.len();
+unsafe fn gradient_tiles<I: Vectors, const OV: usize, const T: usize>(l: &Layout, padded: &[f32], dy_wide: &[f32], padded_out: usize, first_vector: usize, group: Group, sums: &mut [f32]) {
+    let (taps, c_in, row) = (l.offsets.len(), group.c_in, l.phase_size[1]);
     let reach = l.offsets.iter().max().copied().unwrap_or(0);
     let channel_first = first_vector * I::LANES;
-    assert!(pairs > 0 && (pairs / taps - 1) * l.plane + l.wide + reach <= padded.len());
-    assert!((l.wide - 1) * padded_out + channel_first + OV * I::LANES <= dy_wide.len() && sums.len() >= pairs * padded_out);
-    for first_pair in (0..pairs).step_by(T) {
-        // A last tile with fewer pairs repeats the last one and keeps only its own.
-        let pair = |t: usize| (first_pair + t).min(pairs - 1);
-        let inputs: [*const f32; T] = std::array::from_fn(|t| {
-            let (c, tap) = (pair(t) / taps, pair(t) % taps);
-            // SAFETY: inside `padded` for every position below `l.wide`, by the assertion above.
-            unsafe { padded.as_ptr().add(c * l.plane + l.offsets[tap]) }
-        });
-        // SAFETY (all vector operations and pointer reads below): the CPU has the instructions,
-        // and the reads are inside the slices, by the assertions above.
-        let mut tile = [[unsafe { I::zero() }; OV]; T];
-        let mut gradient = unsafe { dy_wide.as_ptr().add(channel_first) };
-        for q in 0..l.wide {
-            let d: [I::V; OV] = std::array::from_fn(|v| unsafe { I::load(gradient.add(v * I::LANES)) });
-            for (sums_t, input) in tile.iter_mut().zip(inputs) {
-                let x = unsafe { I::splat(*input.add(q)) };
-                for (sum, d) in sums_t.iter_mut().zip(d) {
-                    *sum = unsafe { I::mul_add(d, x, *sum) };
+    assert!(c_in > 0 && group.images <= l.images && (c_in - 1) * l.plane + l.wide + reach <= padded.len());
+    assert!((l.wide - 1) * padded_out + channel_first + OV * I::LANES <= dy_wide.len() && sums.len() >= c_in * taps * padded_out);
+    for (tap, (&offset, [rows, columns])) in l.offsets.iter().zip(&l.valid).enumerate() {
+        // Output (oy, ox) of image k is wide-grid position oy·row + k·image_columns + ox, below
+        // `l.wide` for every valid one.
+        let starts = (0..group.images).flat_map(|k| rows.clone().map(move |oy| oy * row + k * l.image_columns + columns.start));
+        for first_c in (0..c_in).step_by(T) {
+            // A last tile with fewer channels repeats the last one and keeps only its own.
+            let inputs: [*const f32; T] = std::array::from_fn(|t| {
+                // SAFETY: inside `padded` for every position below `l.wide`, by the assertion above.
+                unsafe { padded.as_ptr().add((first_c + t).min(c_in - 1) * l.plane + offset) }
+            });
+            // SAFETY (all vector operations and pointer reads below): the CPU has the instructions,
+            // and the reads are inside the slices, by the assertions above.
+            let mut tile = [[unsafe { I::zero() }; OV]; T];
+            for start in starts.clone() {
+                for q in start..start + columns.len() {
+                    let gradient = unsafe { dy_wide.as_ptr().add(q * padded_out + channel_first) };
+                    let d: [I::V; OV] = std::array::from_fn(|v| unsafe { I::load(gradient.add(v * I::LANES)) });
+                    for (sums_t, input) in tile.iter_mut().zip(inputs) {
+                        let x = unsafe { I::splat(*input.add(q)) };
+                        for (sum, d) in sums_t.iter_mut().zip(d) {
+                            *sum = unsafe { I::mul_add(d, x, *sum) };
+                        }
+                    }
                 }
             }
-            gradient = unsafe { gradient.add(padded_out) };
-        }
-        for (t, sums_t) in tile.iter().enumerate().take(pairs - first_pair) {
-            for (v, sum) in sums_t.iter().enumerate() {
-                let at = &mut sums[(first_pair + t) * padded_out + channel_first + v * I::LANES..][..I::LANES];
-                unsafe { I::store(at.as_mut_ptr(), I::add(I::load(at.as_ptr()), *sum)) };
+            for (t, sums_t) in tile.iter().enumerate().take(c_in - first_c) {
+                for (v, sum) in sums_t.iter().enumerate() {
+                    let at = &mut sums[((first_c + t) * taps + tap) * padded_out + channel_first + v * I::LANES..][..I::LANES];
+                    unsafe { I::store(at.as_mut_ptr(), I::add(I::load(at.as_ptr()), *sum)) };
+                }
             }
         }
     }
 }
 
-/// One tile group's `CH` output channels over the whole wide grid, `V` vectors of positions at a
-/// time (fewer at the end).
+/// One tile group's `CH` output channels over the whole wide grid, tile by tile.
 ///
 /// # Safety
 /// The CPU has `I`'s instructions.
 #[inline(always)]
 unsafe fn forward_tiles<I: Vectors, const CH: usize, const V: usize>(l: &Layout, padded: &[f32], c_in: usize, weights: &[f32], wide: &mut [f32]) {
     debug_assert_eq!((CH, V), (I::CHANNELS, I::VECTORS));
-    let mut start = 0;
-    while start < l.wide {
+    for t in &l.tiles {
         // SAFETY: the CPU has the instructions; `tile` checks its bounds.
-        start += unsafe {
-            match ((l.wide - start) / I::LANES).min(V) {
-                1 => tile::<I, CH, 1>(padded, l.plane, c_in, &l.offsets, weights, start, wide, l.wide),
-                2 => tile::<I, CH, 2>(padded, l.plane, c_in, &l.offsets, weights, start, wide, l.wide),
-                _ => tile::<I, CH, V>(padded, l.plane, c_in, &l.offsets, weights, start, wide, l.wide),
+        unsafe {
+            match t.vectors.min(V) {
+                1 => tile::<I, CH, 1>(l, padded, c_in, &t.taps, weights, t.start, wide),
+                2 => tile::<I, CH, 2>(l, padded, c_in, &t.taps, weights, t.start, wide),
+                _ => tile::<I, CH, V>(l, padded, c_in, &t.taps, weights, t.start, wide),
             }
-        };
+        }
     }
 }
 
-/// `wide[j·wide_len + q] = Σ_c Σ_tap weights[(c·taps + tap)·CH + j] · padded[c·plane + q + offsets[tap]]`
-/// for the tile's `V·L` positions `q` from `start` on (`L` lanes) and its channels `j`. Returns
-/// `V·L`.
+/// `wide[j·l.wide + q] = Σ_c Σ_tap weights[(c·taps + tap)·CH + j] · padded[c·plane + q + offsets[tap]]`
+/// for the tile's `V·L` positions `q` from `start` on (`L` lanes), its channels `j` and the taps
+/// `taps` (the others read only padding there).
 ///
 /// # Safety
 /// The CPU has `I`'s instructions.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile<I: Vectors, const CH: usize, const V: usize>(padded: &[f32], plane: usize, c_in: usize, offsets: &[usize], weights: &[f32], start: usize, wide: &mut [f32], wide_len: usize) -> usize {
-    let reach = offsets.iter().max().copied().unwrap_or(0);
-    assert!(c_in > 0 && (c_in - 1) * plane + start + V * I::LANES + reach <= padded.len());
-    assert!(weights.len() >= c_in * offsets.len() * CH && (CH - 1) * wide_len + start + V * I::LANES <= wide.len());
+unsafe fn tile<I: Vectors, const CH: usize, const V: usize>(l: &Layout, padded: &[f32], c_in: usize, taps: &[usize], weights: &[f32], start: usize, wide: &mut [f32]) {
+    let (all_taps, wide_len) = (l.offsets.len(), l.wide);
+    let reach = l.offsets.iter().max().copied().unwrap_or(0);
+    assert!(c_in > 0 && (c_in - 1) * l.plane + start + V * I::LANES + reach <= padded.len() && taps.iter().all(|&tap| tap < all_taps));
+    assert!(weights.len() >= c_in * all_taps * CH && (CH - 1) * wide_len + start + V * I::LANES <= wide.len());
     // SAFETY (all vector operations and pointer reads and writes below): the CPU has the
     // instructions, and the pointers stay inside the slices, by the assertions above.
     let mut sums = [[unsafe { I::zero() }; V]; CH];
-    let mut weight = weights.as_ptr();
     for c in 0..c_in {
-        let channel = unsafe { padded.as_ptr().add(c * plane + start) };
-        for &offset in offsets {
-            let inputs: [I::V; V] = std::array::from_fn(|v| unsafe { I::load(channel.add(offset + v * I::LANES)) });
+        let channel = unsafe { padded.as_ptr().add(c * l.plane + start) };
+        let channel_weights = unsafe { weights.as_ptr().add(c * all_taps * CH) };
+        for &tap in taps {
+            let input = unsafe { channel.add(l.offsets[tap]) };
+            let weight = unsafe { channel_weights.add(tap * CH) };
+            let inputs: [I::V; V] = std::array::from_fn(|v| unsafe { I::load(input.add(v * I::LANES)) });
             for (j, channel_sums) in sums.iter_mut().enumerate() {
                 let w = unsafe { I::splat(*weight.add(j)) };
                 for (sum, input) in channel_sums.iter_mut().zip(inputs) {
                     *sum = unsafe { I::mul_add(input, w, *sum) };
                 }
             }
-            weight = unsafe { weight.add(CH) };
         }
     }
     for (j, channel_sums) in sums.iter().enumerate() {
@@ -550,7 +639,6 @@ unsafe fn tile<I: Vectors, const CH: usize, const V: usize>(padded: &[f32], plan
             unsafe { I::store(wide.as_mut_ptr().add(j * wide_len + start + v * I::LANES), *sum) };
         }
     }
-    V * I::LANES
 }
 
 #[cfg(test)]
@@ -589,9 +677,37 @@ mod tests {
             g(5, 2, 4, 3, 5, [5, 5], [1, 1], [2, 2]),
             g(11, 2, 7, 5, 3, [3, 2], [2, 1], [1, 0]),
             g(1, 3, 4, 4, 2, [3, 3], [1, 1], [1, 1]),
+            // Groups whose rows hold a full tile: tiles that skip the taps reading padding.
+            g(24 * threads(), 3, 4, 4, 9, [3, 3], [1, 1], [1, 1]),
+            g(24 * threads() + 5, 2, 4, 4, 5, [5, 5], [1, 1], [2, 2]),
+            // Rows of 50 (20 with AVX2) positions: a row's last vector reaches into the next.
+            g(20 * threads(), 3, 5, 5, 7, [3, 3], [1, 1], [1, 1]),
         ];
-        assert!(geometries.iter().all(|g| (layout::<Avx512>(g).images > 1 && layout::<Avx2>(g).images > 1) || g.batch == 1));
+        assert!(geometries.iter().all(|g| [true, false].iter().all(|&column_taps| (layout::<Avx512>(g, column_taps).images > 1 && layout::<Avx2>(g, column_taps).images > 1) || g.batch == 1)));
         geometries
+    }
+
+    /// A 4×4 map's rows hold a full tile from 12 images on (AVX-512; 4 with AVX2): each tile lies
+    /// in one output row and leaves out the kernel row that reads padding there, as counted by
+    /// hand: top row taps 3..9, middle rows all 9, bottom row taps 0..6.
+    #[test]
+    fn row_tiles_leave_out_the_padding_taps() {
+        let g = ConvGeometry { batch: 24 * threads(), c_in: 3, height: 4, width: 4, c_out: 9, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
+        assert!(column_taps_pay(&g));
+        for (l, lanes, full_tile) in [(layout::<Avx512>(&g, true), 16, 48), (layout::<Avx2>(&g, true), 8, 16)] {
+            let row = l.phase_size[1];
+            assert_eq!(row, full_tile);
+            for t in &l.tiles {
+                let oy = t.start / row;
+                assert_eq!((t.start + t.vectors * lanes - 1) / row, oy, "a tile in one row");
+                let expected: Vec<usize> = match oy {
+                    0 => (3..9).collect(),
+                    3 => (0..6).collect(),
+                    _ => (0..9).collect(),
+                };
+                assert_eq!(t.taps, expected, "row {oy}");
+            }
+        }
     }
 
     /// The instruction sets this CPU has; each one's tiles are tested (an AVX-512 machine tests
@@ -622,6 +738,8 @@ mod tests {
 
     #[test]
     fn forward_matches_the_definition() {
+        let column_taps: Vec<bool> = stride_one_geometries().iter().chain(&strided_geometries()).chain(&narrow_geometries()).map(column_taps_pay).collect();
+        assert!(column_taps.contains(&true) && column_taps.contains(&false), "both layouts");
         for isa in available_instructions() {
             for g in stride_one_geometries().into_iter().chain(strided_geometries()).chain(narrow_geometries()) {
                 poison(&SCRATCH);
