@@ -1,17 +1,20 @@
 //! The forward pass and the weight gradient of a convolution as direct kernels for x86-64 CPUs
 //! with AVX-512 or with AVX2 and FMA, on a zero-padded planar copy of each image.
 //!
-//! Like the wide grid of [`super::implicit_gemm`], with channel planes instead of channels-last
-//! pixels, and one plane per column tap `kx` so that no padding columns are computed: for stride
-//! 1, `X_kx[c][py·Wo + ox]` is padded pixel `(py, ox + kx)` of channel `c`, output position
-//! `(oy, ox)` is `q = oy·Wo + ox`, and
+//! The wide grid of [`super::implicit_gemm`], with channel planes instead of channels-last
+//! pixels: for stride 1 the padded image is `X[c][py·Wp + px]`, output position `(oy, ox)` is
+//! `q = oy·Wp + ox`, and
 //!
-//! `Y[o][q] = Σ_c Σ_ky Σ_kx w[o, c, ky, kx] · X_kx[c][q + ky·Wo]`.
+//! `Yw[o][q] = Σ_c Σ_ky Σ_kx w[o, c, ky, kx] · X[c][q + ky·Wp + kx]`.
+//!
+//! On small maps the `Wp − Wo` padding columns of each row are a fifth of the grid; there the
+//! forward stores one plane per column tap instead, so that the grid has none ([`Layout`]).
 //!
 //! Sixteen consecutive `q` are one vector load from a plane, so a tile of 8 output channels × 3
 //! vectors of 16 positions stays in 24 of the 32 registers: for every `(c, ky, kx)` the kernel
 //! loads 3 vectors of input, broadcasts 8 weights and does 24 multiply-adds. Nothing is packed,
-//! and each output channel's row of the wide grid is already its NCHW plane. The GEMM path does the same multiply-adds after
+//! and each output channel's row of the wide grid is already its NCHW row (only the columns that
+//! are not outputs are dropped). The GEMM path does the same multiply-adds after
 //! packing its operands and moving between layouts, and with the output channels as its rows it
 //! fills gemm's 64-row micro-kernel only from 64 channels up: this kernel measured 1.3–1.8×
 //! faster on 16 and 32 channels, equal or faster from 64 on (docs/performance.md). In the
@@ -260,25 +263,31 @@ impl Vectors for Avx2 {
 
 /// Sizes of one group of images' planes and wide output.
 ///
-/// Each input channel is stored as one plane per column tap `kx` (and per row phase, below):
-/// `P_kx[i][k·Wo + j]` is padded pixel `(i, j + kx)` of image `k` of the group, so the plane has
-/// the output's width and tap `(ky, kx)` of wide-grid position `q = oy·(n·Wo) + k·Wo + ox` is
-/// `P_kx[q + ky·n·Wo]`. The wide grid is then the output itself, row by row and image by image:
-/// no padding columns are computed (with one plane per channel they were `Wp − Wo` of every `Wp`
-/// positions, 1.25× the work on an 8×8 map), for `kw` copies of the input instead of one.
+/// **Shared planes** (the weight gradient; the forward on maps from 16×16 up): each input channel
+/// is its zero-padded plane, `X[c][py·Wp + px]`; output `(oy, ox)` is wide-grid position
+/// `q = oy·Wp + ox` and tap `(ky, kx)` reads `X[c][q + ky·Wp + kx]`. The `Wp − Wo` columns of each
+/// row that are no output are computed and dropped by the forward, skipped by the gradient.
 ///
-/// **Strides**: tap `(ky, kx)` of output `(oy, ox)` reads padded pixel `(s·oy + ky, s·ox + kx)`,
-/// which is row `oy + ky/s` of the row phase `ky mod s` (every `s`-th padded row from that
-/// offset on). So the planes are `P_{a,kx}[i][k·Wo + j]` = padded pixel `(s·i + a, s·j + kx)`
-/// for the row phases `a` some tap reads (one for a 1×1 shortcut), and tap `(ky, kx)` is the
-/// offset `(ky mod s, kx)`'s plane + `(ky/s)·n·Wo`: the same tile on consecutive positions again.
-/// Stride 1 is the case of one row phase.
+/// **Planes per column tap** (the forward on 8×8 maps and narrower, [`COLUMN_TAP_PLANES_FROM`]):
+/// `P_kx[i][k·Wo + j]` is padded pixel `(i, j + kx)` of image `k` of the group, so a plane has the
+/// output's width and tap `(ky, kx)` of position `q = oy·(n·Wo) + k·Wo + ox` is `P_kx[q + ky·n·Wo]`.
+/// The wide grid is then the output itself, row by row and image by image: no padding columns
+/// (at 8×8, 64 positions instead of 80), for `kw` copies of the input instead of one.
 ///
-/// **Narrow maps** (ResNet's 4×4 and 8×8 stages on CIFAR): a group of several images side by side
-/// makes a row of the wide grid at least a full tile long; one image is the group of any map at
-/// least [`MIN_OUT_WIDTH`] wide. Each tile then lies in one output row (the last of a row may be
-/// shorter), and skips the taps that read only padding there: the top row's `ky = 0` and the
-/// bottom row's `ky = 2` of a 3×3 kernel, a sixth of the multiply-adds at 4×4, a twelfth at 8×8.
+/// **Strides** (a polyphase split): tap `(ky, kx)` of output `(oy, ox)` reads padded pixel
+/// `(s·oy + ky, s·ox + kx)`, which is row `oy + ky/s` of the *row phase* `ky mod s` (every `s`-th
+/// padded row from that offset on). Shared planes split the columns the same way (phases
+/// `(ky mod s, kx mod s)` of `⌈Hp/s⌉ × ⌈Wp/s⌉`, only those some tap reads: one for a 1×1
+/// shortcut; tap offset `(ky/s)·⌈Wp/s⌉ + kx/s` in its phase); planes per column tap hold
+/// `P_{a,kx}[i][k·Wo + j]` = padded pixel `(s·i + a, s·j + kx)`. Either way a tap is one offset from
+/// the wide-grid position: the same tile on consecutive positions. Stride 1 is one phase.
+///
+/// **Narrow maps** (ResNet's 4×4 stage on CIFAR): a group of several images side by side makes
+/// a row of the wide grid at least a full tile long (with shared planes, consecutive images share
+/// their zero columns); one image is the group of any map at least [`MIN_OUT_WIDTH`] wide. Each
+/// forward tile then lies in one output row (the last of a row may reach into the next), and
+/// leaves out the taps that read only padding there: the top row's `ky = 0` and the bottom row's
+/// `ky = 2` of a 3×3 kernel, a sixth of the products at 4×4.
 struct Layout {
     /// Images per group.
     images: usize,
