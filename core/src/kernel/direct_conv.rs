@@ -41,6 +41,7 @@ use std::arch::x86_64::{
     _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
 };
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 
 use super::gemm_conv::{ConvGeometry, valid_range};
 use super::implicit_gemm::interleave;
@@ -48,14 +49,10 @@ use super::parallel::{for_each_piece, map_parts, sum_of_parts, threads};
 use super::scratch::{Buffers, output, with_buffers, written};
 
 /// Output maps narrower than this are computed several images side by side on one wide grid
-/// (see [`Layout::images`]), so that a row fills a tile's vectors.
+/// (see [`Layout::images`]), so that a row fills a tile's vectors. Grouping 8×8 maps too (six
+/// images to a row of 48) measured 1.02× faster on the 3×3 layers' forward and backward and twice
+/// as slow on the 1×1 layers' forward (docs/performance.md).
 const MIN_OUT_WIDTH: usize = 8;
-
-/// Narrow maps with more input channels than this stay on the GEMM path. It measured faster there
-/// while this kernel computed padding columns (512 → 512 channels at 4×4: 44 against 56 ms);
-/// without them the two take the same time, forward and weight gradient, within 5 %, because a
-/// group's planes (`C·kw` of them) then outgrow the second-level cache (docs/performance.md).
-const MAX_NARROW_CHANNELS: usize = 128;
 
 /// The forward's planes are per column tap, not shared, where more than one in this many of a
 /// shared plane's columns would be padding (8×8 maps and narrower: 2 of 10). At 32×32 with 64
@@ -64,12 +61,22 @@ const MAX_NARROW_CHANNELS: usize = 128;
 /// faster there at 8×8 too (docs/performance.md).
 const COLUMN_TAP_PLANES_FROM: usize = 8;
 
-/// Whether [`forward`] and [`weight_grad`] compute this convolution: any stride, maps at least
-/// [`MIN_OUT_WIDTH`] wide with any number of channels (the RGB stem too: unlike a GEMM's inner
-/// size, the kernel's loop over channels and taps costs nothing per iteration beyond its
-/// multiply-adds), narrower ones up to [`MAX_NARROW_CHANNELS`], on a CPU that has the instructions.
-pub(super) fn applies(g: &ConvGeometry) -> bool {
-    (g.out_width() >= MIN_OUT_WIDTH || g.c_in <= MAX_NARROW_CHANNELS) && Instructions::best().is_some()
+/// Bytes of a group's planes that the forward sums over in one block of input channels ([`input_block`]):
+/// half the second-level cache of the AMD and Intel cores measured (1–2 MB).
+#[cfg(not(test))]
+const PLANES_BUDGET: usize = 512 << 10;
+/// Small enough that the tests' geometries take both paths.
+#[cfg(test)]
+const PLANES_BUDGET: usize = 1 << 12;
+
+/// Whether [`forward`] and [`weight_grad`] compute convolutions: any shape (the RGB stem too:
+/// unlike a GEMM's inner size, the kernel's loop over channels and taps costs nothing per
+/// iteration beyond its multiply-adds), on a CPU that has the instructions. The 4×4 layers with
+/// 512 channels stayed on the GEMM path while the kernel computed padding columns and read a
+/// group's planes from beyond the second-level cache; without either the forward measured 1.1×
+/// faster than the GEMM there, the weight gradient even (docs/performance.md).
+pub(super) fn applies() -> bool {
+    Instructions::best().is_some()
 }
 
 /// `y = conv2d(x, w)`, shape `[N, O, Ho, Wo]` flattened.
@@ -145,7 +152,7 @@ trait Vectors {
     unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
 
     /// One tile group's forward over the whole wide grid: [`forward_tiles`].
-    unsafe fn forward_tiles(l: &Layout, padded: &[f32], c_in: usize, weights: &[f32], wide: &mut [f32]);
+    unsafe fn forward_tiles(l: &Layout, padded: &[f32], c_in: usize, weights: &[f32], wide: &mut [f32], accumulate: bool);
     /// One group's share of the weight gradient, every output channel: [`gradient_tiles`] for
     /// each group of output channel vectors.
     unsafe fn gradient_tiles(l: &Layout, padded: &[f32], dy_wide: &[f32], padded_out: usize, group: Group, sums: &mut [f32]);
@@ -187,8 +194,8 @@ impl Vectors for Avx512 {
     }
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn forward_tiles(l: &Layout, padded: &[f32], c_in: usize, weights: &[f32], wide: &mut [f32]) {
-        unsafe { forward_tiles::<Self, 8, 3>(l, padded, c_in, weights, wide) }
+    unsafe fn forward_tiles(l: &Layout, padded: &[f32], c_in: usize, weights: &[f32], wide: &mut [f32], accumulate: bool) {
+        unsafe { forward_tiles::<Self, 8, 3>(l, padded, c_in, weights, wide, accumulate) }
     }
 
     #[target_feature(enable = "avx512f")]
@@ -243,8 +250,8 @@ impl Vectors for Avx2 {
     }
 
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn forward_tiles(l: &Layout, padded: &[f32], c_in: usize, weights: &[f32], wide: &mut [f32]) {
-        unsafe { forward_tiles::<Self, 6, 2>(l, padded, c_in, weights, wide) }
+    unsafe fn forward_tiles(l: &Layout, padded: &[f32], c_in: usize, weights: &[f32], wide: &mut [f32], accumulate: bool) {
+        unsafe { forward_tiles::<Self, 6, 2>(l, padded, c_in, weights, wide, accumulate) }
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -284,9 +291,9 @@ impl Vectors for Avx2 {
 ///
 /// **Narrow maps** (ResNet's 4×4 stage on CIFAR): a group of several images side by side makes
 /// a row of the wide grid at least a full tile long (with shared planes, consecutive images share
-/// their zero columns); one image is the group of any map at least [`MIN_OUT_WIDTH`] wide. Each
-/// forward tile then lies in one output row (the last of a row may reach into the next), and
-/// leaves out the taps that read only padding there: the top row's `ky = 0` and the bottom row's
+/// their zero columns); one image is the group of any map at least [`MIN_OUT_WIDTH`] wide. Where
+/// a row is a whole number of vectors, each forward tile then lies in one output row and leaves
+/// out the taps that read only padding there: the top row's `ky = 0` and the bottom row's
 /// `ky = 2` of a 3×3 kernel, a sixth of the products at 4×4.
 struct Layout {
     /// Images per group.
@@ -357,7 +364,7 @@ fn layout<I: Vectors>(g: &ConvGeometry, column_taps: bool) -> Layout {
         })
         .collect();
     let plane = phases.len() * phase_len;
-    let tiles = tiles(row, out_height, images > 1 && row >= full_tile, full_tile, I::LANES, &valid);
+    let tiles = tiles(row, out_height, images > 1 && row >= full_tile && row % I::LANES == 0, full_tile, I::LANES, &valid);
     let wide = tiles.iter().map(|t| t.start + t.vectors * I::LANES).max().unwrap_or(0);
     let reach = offsets.iter().max().copied().unwrap_or(0);
     let padded_len = (g.c_in * plane).max((g.c_in - 1) * plane + wide + reach);
@@ -373,8 +380,8 @@ struct Tile {
 }
 
 /// The wide grid of `out_height` rows of `row` positions in tiles of at most `full_tile`
-/// positions: `by_row`, each row on its own (its last vector may reach into the next row, which
-/// the next row's tiles then overwrite), else the whole grid in one run.
+/// positions: `by_row` (rows of whole vectors), each row on its own, else the whole grid in one
+/// run. No two tiles overlap: the forward adds a block of input channels' sums to the last.
 fn tiles(row: usize, out_height: usize, by_row: bool, full_tile: usize, lanes: usize, valid: &[[std::ops::Range<usize>; 2]]) -> Vec<Tile> {
     let runs: Vec<std::ops::Range<usize>> = if by_row { (0..out_height).map(|oy| oy * row..(oy + 1) * row).collect() } else { vec![0..out_height * row] };
     let mut tiles = Vec::new();
@@ -456,18 +463,20 @@ fn forward_with<I: Vectors>(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> 
     let l = layout::<I>(g, column_taps_pay(g));
     let width = l.phase_size[1];
     let weights = weight_tiles(g, w, I::CHANNELS);
-    let tile_weights = g.c_in * l.offsets.len() * I::CHANNELS;
+    let taps = l.offsets.len();
+    let tile_weights = g.c_in * taps * I::CHANNELS;
     let (image_len, out_height, out_width) = (g.c_in * g.height * g.width, g.out_height(), g.out_width());
     let out_plane = out_height * out_width;
+    let block = input_block(&l, g.c_in);
+    // In blocks of input channels, every channel tile's sums wait in `wide` for the next block.
+    let wide_len = if block < g.c_in { g.c_out.div_ceil(I::CHANNELS) } else { 1 } * I::CHANNELS * l.wide;
     let mut y = output(g.output_len());
     for_each_piece(&mut y, l.images * g.c_out * out_plane, |group, out| {
         let first = group * l.images * image_len;
         let images = &x[first..(first + l.images * image_len).min(x.len())];
-        with_buffers(&SCRATCH, [l.padded_len, I::CHANNELS * l.wide], |padded, wide| {
+        with_buffers(&SCRATCH, [l.padded_len, wide_len], |padded, wide| {
             pad_planes(g, &l, images, padded);
-            for (tile_group, weights) in weights.chunks_exact(tile_weights).enumerate() {
-                // SAFETY: `forward_with` is called only where the CPU has `I`'s instructions.
-                unsafe { I::forward_tiles(&l, padded, g.c_in, weights, wide) };
+            let copy_out = |tile_group: usize, wide: &[f32], out: &mut [MaybeUninit<f32>]| {
                 // Each channel's row of the wide grid holds every image's output row side by side.
                 let channels = tile_group * I::CHANNELS..((tile_group + 1) * I::CHANNELS).min(g.c_out);
                 for (k, image_out) in out.chunks_exact_mut(g.c_out * out_plane).enumerate() {
@@ -477,12 +486,37 @@ fn forward_with<I: Vectors>(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> 
                         }
                     }
                 }
+            };
+            if block == g.c_in {
+                for (tile_group, weights) in weights.chunks_exact(tile_weights).enumerate() {
+                    // SAFETY: `forward_with` is called only where the CPU has `I`'s instructions.
+                    unsafe { I::forward_tiles(&l, padded, g.c_in, weights, wide, false) };
+                    copy_out(tile_group, wide, out);
+                }
+                return;
+            }
+            for first in (0..g.c_in).step_by(block) {
+                let channels = block.min(g.c_in - first);
+                for (weights, wide) in weights.chunks_exact(tile_weights).zip(wide.chunks_exact_mut(I::CHANNELS * l.wide)) {
+                    // SAFETY: as above.
+                    unsafe { I::forward_tiles(&l, &padded[first * l.plane..], channels, &weights[first * taps * I::CHANNELS..], wide, first > 0) };
+                }
+            }
+            for (tile_group, wide) in wide.chunks_exact(I::CHANNELS * l.wide).enumerate() {
+                copy_out(tile_group, wide, out);
             }
         })
     });
     // SAFETY: the tile groups cover every output channel, and each channel's rows every
     // position of every image of its group.
     unsafe { written(y) }
+}
+
+/// Input channels the forward's tiles sum over before moving on: all of them if their planes fit
+/// [`PLANES_BUDGET`], else as many as do. Every channel tile reads the planes of its block, so
+/// planes that stay in the second-level cache are read from there.
+fn input_block(l: &Layout, c_in: usize) -> usize {
+    (PLANES_BUDGET / (l.plane * size_of::<f32>()).max(1)).clamp(1, c_in)
 }
 
 /// The weight gradient on the same layout: `dw[o, c, tap] = Σ_q X[c][q + offset(tap)] · dY[q][o]`
@@ -561,7 +595,15 @@ unsafe fn gradient_tiles<I: Vectors, const OV: usize, const T: usize>(l: &Layout
     for (tap, (&offset, [rows, columns])) in l.offsets.iter().zip(&l.valid).enumerate() {
         // Output (oy, ox) of image k is wide-grid position oy·row + k·image_columns + ox, below
         // `l.wide` for every valid one.
-        let starts = (0..group.images).flat_map(|k| rows.clone().map(move |oy| oy * row + k * l.image_columns + columns.start));
+        // Runs of consecutive positions, each valid row's columns, merged where rows touch (a
+        // map with no padding columns is one run per image).
+        let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+        for start in (0..group.images).flat_map(|k| rows.clone().map(move |oy| oy * row + k * l.image_columns + columns.start)) {
+            match runs.last_mut() {
+                Some(last) if last.end == start => last.end += columns.len(),
+                _ => runs.push(start..start + columns.len()),
+            }
+        }
         for first_c in (0..c_in).step_by(T) {
             // A last tile with fewer channels repeats the last one and keeps only its own.
             let inputs: [*const f32; T] = std::array::from_fn(|t| {
@@ -571,8 +613,8 @@ unsafe fn gradient_tiles<I: Vectors, const OV: usize, const T: usize>(l: &Layout
             // SAFETY (all vector operations and pointer reads below): the CPU has the instructions,
             // and the reads are inside the slices, by the assertions above.
             let mut tile = [[unsafe { I::zero() }; OV]; T];
-            for start in starts.clone() {
-                for q in start..start + columns.len() {
+            for run in &runs {
+                for q in run.clone() {
                     let gradient = unsafe { dy_wide.as_ptr().add(q * padded_out + channel_first) };
                     let d: [I::V; OV] = std::array::from_fn(|v| unsafe { I::load(gradient.add(v * I::LANES)) });
                     for (sums_t, input) in tile.iter_mut().zip(inputs) {
@@ -598,15 +640,15 @@ unsafe fn gradient_tiles<I: Vectors, const OV: usize, const T: usize>(l: &Layout
 /// # Safety
 /// The CPU has `I`'s instructions.
 #[inline(always)]
-unsafe fn forward_tiles<I: Vectors, const CH: usize, const V: usize>(l: &Layout, padded: &[f32], c_in: usize, weights: &[f32], wide: &mut [f32]) {
+unsafe fn forward_tiles<I: Vectors, const CH: usize, const V: usize>(l: &Layout, padded: &[f32], c_in: usize, weights: &[f32], wide: &mut [f32], accumulate: bool) {
     debug_assert_eq!((CH, V), (I::CHANNELS, I::VECTORS));
     for t in &l.tiles {
         // SAFETY: the CPU has the instructions; `tile` checks its bounds.
         unsafe {
             match t.vectors.min(V) {
-                1 => tile::<I, CH, 1>(l, padded, c_in, &t.taps, weights, t.start, wide),
-                2 => tile::<I, CH, 2>(l, padded, c_in, &t.taps, weights, t.start, wide),
-                _ => tile::<I, CH, V>(l, padded, c_in, &t.taps, weights, t.start, wide),
+                1 => tile::<I, CH, 1>(l, padded, c_in, &t.taps, weights, t.start, wide, accumulate),
+                2 => tile::<I, CH, 2>(l, padded, c_in, &t.taps, weights, t.start, wide, accumulate),
+                _ => tile::<I, CH, V>(l, padded, c_in, &t.taps, weights, t.start, wide, accumulate),
             }
         }
     }
@@ -614,13 +656,13 @@ unsafe fn forward_tiles<I: Vectors, const CH: usize, const V: usize>(l: &Layout,
 
 /// `wide[j·l.wide + q] = Σ_c Σ_tap weights[(c·taps + tap)·CH + j] · padded[c·plane + q + offsets[tap]]`
 /// for the tile's `V·L` positions `q` from `start` on (`L` lanes), its channels `j` and the taps
-/// `taps` (the others read only padding there).
+/// `taps` (the others read only padding there); added to what `wide` holds if `accumulate`.
 ///
 /// # Safety
 /// The CPU has `I`'s instructions.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile<I: Vectors, const CH: usize, const V: usize>(l: &Layout, padded: &[f32], c_in: usize, taps: &[usize], weights: &[f32], start: usize, wide: &mut [f32]) {
+unsafe fn tile<I: Vectors, const CH: usize, const V: usize>(l: &Layout, padded: &[f32], c_in: usize, taps: &[usize], weights: &[f32], start: usize, wide: &mut [f32], accumulate: bool) {
     let (all_taps, wide_len) = (l.offsets.len(), l.wide);
     let reach = l.offsets.iter().max().copied().unwrap_or(0);
     assert!(c_in > 0 && (c_in - 1) * l.plane + start + V * I::LANES + reach <= padded.len() && taps.iter().all(|&tap| tap < all_taps));
@@ -645,7 +687,9 @@ unsafe fn tile<I: Vectors, const CH: usize, const V: usize>(l: &Layout, padded: 
     }
     for (j, channel_sums) in sums.iter().enumerate() {
         for (v, sum) in channel_sums.iter().enumerate() {
-            unsafe { I::store(wide.as_mut_ptr().add(j * wide_len + start + v * I::LANES), *sum) };
+            let at = unsafe { wide.as_mut_ptr().add(j * wide_len + start + v * I::LANES) };
+            let sum = if accumulate { unsafe { I::add(I::load(at), *sum) } } else { *sum };
+            unsafe { I::store(at, sum) };
         }
     }
 }
@@ -689,7 +733,7 @@ mod tests {
             // Groups whose rows hold a full tile: tiles that skip the taps reading padding.
             g(24 * threads(), 3, 4, 4, 9, [3, 3], [1, 1], [1, 1]),
             g(24 * threads() + 5, 2, 4, 4, 5, [5, 5], [1, 1], [2, 2]),
-            // Rows of 50 (20 with AVX2) positions: a row's last vector reaches into the next.
+            // Rows of 50 (20 with AVX2) positions, no whole number of vectors: tiles across rows.
             g(20 * threads(), 3, 5, 5, 7, [3, 3], [1, 1], [1, 1]),
         ];
         assert!(geometries.iter().all(|g| [true, false].iter().all(|&column_taps| (layout::<Avx512>(g, column_taps).images > 1 && layout::<Avx2>(g, column_taps).images > 1) || g.batch == 1)));
@@ -698,25 +742,35 @@ mod tests {
 
     /// A 4×4 map's rows hold a full tile from 12 images on (AVX-512; 4 with AVX2): each tile lies
     /// in one output row and leaves out the kernel row that reads padding there, as counted by
-    /// hand: top row taps 3..9, middle rows all 9, bottom row taps 0..6.
+    /// hand: top row taps 3..9, middle rows all 9, bottom row 0..6.
     #[test]
     fn row_tiles_leave_out_the_padding_taps() {
-        let g = ConvGeometry { batch: 24 * threads(), c_in: 3, height: 4, width: 4, c_out: 9, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
-        assert!(column_taps_pay(&g));
-        for (l, lanes, full_tile) in [(layout::<Avx512>(&g, true), 16, 48), (layout::<Avx2>(&g, true), 8, 16)] {
-            let row = l.phase_size[1];
-            assert_eq!(row, full_tile);
-            for t in &l.tiles {
-                let oy = t.start / row;
-                assert_eq!((t.start + t.vectors * lanes - 1) / row, oy, "a tile in one row");
-                let expected: Vec<usize> = match oy {
-                    0 => (3..9).collect(),
-                    3 => (0..6).collect(),
-                    _ => (0..9).collect(),
-                };
-                assert_eq!(t.taps, expected, "row {oy}");
+        for (size, last_row) in [(4, 3)] {
+            let g = ConvGeometry { batch: 24 * threads(), c_in: 3, height: size, width: size, c_out: 9, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
+            assert!(column_taps_pay(&g));
+            for (l, lanes, full_tile) in [(layout::<Avx512>(&g, true), 16, 48), (layout::<Avx2>(&g, true), 8, 16)] {
+                let row = l.phase_size[1];
+                assert_eq!(row, full_tile, "{size}");
+                for t in &l.tiles {
+                    let oy = t.start / row;
+                    assert_eq!((t.start + t.vectors * lanes - 1) / row, oy, "a tile in one row");
+                    let expected: Vec<usize> = match oy {
+                        0 => (3..9).collect(),
+                        _ if oy == last_row => (0..6).collect(),
+                        _ => (0..9).collect(),
+                    };
+                    assert_eq!(t.taps, expected, "{size}×{size}, row {oy}");
+                }
             }
         }
+    }
+
+    /// Maps at least [`MIN_OUT_WIDTH`] wide, one image to a group, several groups.
+    fn wide_geometries() -> Vec<ConvGeometry> {
+        let g = |batch, c_in, height, width, c_out, kernel, stride, padding| ConvGeometry { batch, c_in, height, width, c_out, kernel, stride, padding };
+        let geometries = vec![g(3, 3, 16, 17, 5, [3, 3], [1, 1], [1, 1]), g(2, 4, 33, 32, 6, [3, 3], [2, 2], [1, 1])];
+        assert!(geometries.iter().all(|g| layout::<Avx512>(g, column_taps_pay(g)).images == 1 && g.batch > 1));
+        geometries
     }
 
     /// The instruction sets this CPU has; each one's tiles are tested (an AVX-512 machine tests
@@ -736,7 +790,7 @@ mod tests {
     fn weight_gradient_is_the_partial_derivative() {
         let wide_channels = |c_out| ConvGeometry { batch: 3, c_in: 5, height: 6, width: 7, c_out, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
         for isa in available_instructions() {
-            let geometries = stride_one_geometries().into_iter().chain(strided_geometries()).chain(narrow_geometries()).chain([9, 17, 40, 70].map(wide_channels));
+            let geometries = stride_one_geometries().into_iter().chain(strided_geometries()).chain(narrow_geometries()).chain(wide_geometries()).chain([9, 17, 40, 70].map(wide_channels));
             for g in geometries {
                 poison(&GRADIENT_SCRATCH);
                 let (x, dy) = (test_values(g.input_len(), 3), test_values(g.output_len(), 4));
@@ -747,10 +801,12 @@ mod tests {
 
     #[test]
     fn forward_matches_the_definition() {
-        let column_taps: Vec<bool> = stride_one_geometries().iter().chain(&strided_geometries()).chain(&narrow_geometries()).map(column_taps_pay).collect();
+        let column_taps: Vec<bool> = stride_one_geometries().iter().chain(&strided_geometries()).chain(&narrow_geometries()).chain(&wide_geometries()).map(column_taps_pay).collect();
         assert!(column_taps.contains(&true) && column_taps.contains(&false), "both layouts");
+        let blocks: Vec<bool> = stride_one_geometries().iter().chain(&strided_geometries()).chain(&narrow_geometries()).chain(&wide_geometries()).map(|g| input_block(&layout::<Avx512>(g, column_taps_pay(g)), g.c_in) < g.c_in).collect();
+        assert!(blocks.contains(&true) && blocks.contains(&false), "in blocks of input channels and all at once");
         for isa in available_instructions() {
-            for g in stride_one_geometries().into_iter().chain(strided_geometries()).chain(narrow_geometries()) {
+            for g in stride_one_geometries().into_iter().chain(strided_geometries()).chain(narrow_geometries()).chain(wide_geometries()) {
                 poison(&SCRATCH);
                 let (x, w) = (test_values(g.input_len(), 1), test_values(g.weight_len(), 2));
                 assert_close(&isa.forward(&g, &x, &w), &reference(&g, &x, &w), &format!("{isa:?} {g:?}"));

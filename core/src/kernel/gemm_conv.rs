@@ -263,7 +263,7 @@ fn scatter_channels(g: &ConvGeometry, rows: &[f32], images: std::ops::Range<usiz
 pub fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     assert_eq!((x.len(), w.len()), (g.input_len(), g.weight_len()), "{g:?}");
     #[cfg(target_arch = "x86_64")]
-    if direct_conv::applies(g) {
+    if direct_conv::applies() {
         return direct_conv::forward(g, x, w);
     }
     if implicit_gemm::applies(g) {
@@ -289,7 +289,7 @@ fn forward_by_im2col(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
 pub fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     assert_eq!((x.len(), dy.len()), (g.input_len(), g.output_len()), "{g:?}");
     #[cfg(target_arch = "x86_64")]
-    if direct_conv::applies(g) {
+    if direct_conv::applies() {
         return direct_conv::weight_grad(g, x, dy);
     }
     if implicit_gemm::applies(g) {
