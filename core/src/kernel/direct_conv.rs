@@ -8,7 +8,9 @@
 //! `Yw[o][q] = Σ_c Σ_ky Σ_kx w[o, c, ky, kx] · X[c][q + ky·Wp + kx]`.
 //!
 //! On small maps the `Wp − Wo` padding columns of each row are a fifth of the grid; there the
-//! forward stores one plane per column tap instead, so that the grid has none ([`Layout`]).
+//! forward puts the images of a group in the lanes of its vectors instead, so that a vector is one
+//! output position of 16 images and a tile takes only the taps that read a pixel there, or, with
+//! too few images, stores one plane per column tap ([`Layout`]).
 //!
 //! Sixteen consecutive `q` are one vector load from a plane, so a tile of 8 output channels × 3
 //! vectors of 16 positions stays in 24 of the 32 registers: for every `(c, ky, kx)` the kernel
@@ -60,6 +62,18 @@ const MIN_OUT_WIDTH: usize = 8;
 /// weight gradient skips padding columns itself and keeps the shared planes, which measured
 /// faster there at 8×8 too (docs/performance.md).
 const COLUMN_TAP_PLANES_FROM: usize = 8;
+
+/// The forward puts a group's images in the lanes of its vectors ([`Planes::ImageLanes`]) on maps
+/// at most this wide: every lane of a vector is then the same output position of another image,
+/// so a tile takes only the taps that read a pixel there (on a 4×4 map with a 3×3 kernel 100 of
+/// 144 products, on 8×8 484 of 576), and no padding column is computed. A 1×1 layer reads no
+/// padding and keeps the shared planes: with image lanes its forward measured 1.5× slower. At
+/// 16×16 image lanes measured no faster, and 1.5× slower on the strided layer from 32×32
+/// (docs/performance.md).
+const IMAGE_LANES_UP_TO: usize = 8;
+
+/// Images per group with image lanes, at most: their planes grow with them.
+const MAX_IMAGE_LANES: usize = 64;
 
 /// Bytes of a group's planes that the forward sums over in one block of input channels ([`input_block`]):
 /// half the second-level cache of the AMD and Intel cores measured (1–2 MB).
@@ -142,6 +156,9 @@ trait Vectors {
     const CHANNELS: usize;
     /// Vectors of positions of a full forward tile; the last tile of a wide grid may have fewer.
     const VECTORS: usize;
+    /// Output channels and vectors of images of a forward tile with image lanes.
+    const LANE_CHANNELS: usize;
+    const LANE_VECTORS: usize;
 
     unsafe fn zero() -> Self::V;
     unsafe fn load(from: *const f32) -> Self::V;
@@ -159,7 +176,9 @@ trait Vectors {
 }
 
 /// AVX-512: 32 registers of 16 lanes. A forward tile of 8 channels × 3 vectors keeps 24 sums in
-/// registers; a gradient tile 4 vectors of output channels × 6 input channels.
+/// registers; with image lanes 12 channels × 2 vectors (one position of 32 images; 8 × 2 measured
+/// the same overall, 3–4 % slower on the 8×8 layers); a gradient tile 4 vectors of output
+/// channels × 6 input channels.
 struct Avx512;
 
 impl Vectors for Avx512 {
@@ -167,6 +186,8 @@ impl Vectors for Avx512 {
     const LANES: usize = 16;
     const CHANNELS: usize = 8;
     const VECTORS: usize = 3;
+    const LANE_CHANNELS: usize = 12;
+    const LANE_VECTORS: usize = 2;
 
     #[inline(always)]
     unsafe fn zero() -> __m512 {
@@ -195,7 +216,13 @@ impl Vectors for Avx512 {
 
     #[target_feature(enable = "avx512f")]
     unsafe fn forward_tiles(l: &Layout, padded: &[f32], c_in: usize, weights: &[f32], wide: &mut [f32], accumulate: bool) {
-        unsafe { forward_tiles::<Self, 8, 3>(l, padded, c_in, weights, wide, accumulate) }
+        unsafe {
+            if l.planes == Planes::ImageLanes {
+                forward_tiles::<Self, 12, 2>(l, padded, c_in, weights, wide, accumulate)
+            } else {
+                forward_tiles::<Self, 8, 3>(l, padded, c_in, weights, wide, accumulate)
+            }
+        }
     }
 
     #[target_feature(enable = "avx512f")]
@@ -223,6 +250,8 @@ impl Vectors for Avx2 {
     const LANES: usize = 8;
     const CHANNELS: usize = 6;
     const VECTORS: usize = 2;
+    const LANE_CHANNELS: usize = 6;
+    const LANE_VECTORS: usize = 2;
 
     #[inline(always)]
     unsafe fn zero() -> __m256 {
@@ -275,7 +304,16 @@ impl Vectors for Avx2 {
 /// `q = oy·Wp + ox` and tap `(ky, kx)` reads `X[c][q + ky·Wp + kx]`. The `Wp − Wo` columns of each
 /// row that are no output are computed and dropped by the forward, skipped by the gradient.
 ///
-/// **Planes per column tap** (the forward on 8×8 maps and narrower, [`COLUMN_TAP_PLANES_FROM`]):
+/// **Image lanes** (the forward of layers with more than one tap on 8×8 maps and narrower, where
+/// a group holds at least a vector of images, [`IMAGE_LANES_UP_TO`]): a plane is
+/// `X[c][py][px][k]`, the group's image `k` in the lanes of padded pixel `(py, px)`, so output
+/// `(oy, ox)` of all the group's images is `q = (oy·Wo + ox)·n` and tap `(ky, kx)` reads
+/// `X[c][oy + ky][ox + kx][..]`. A tile is one or two vectors of one output position and takes
+/// only the taps that read a pixel there: no padding columns and no product of padding (on an 8×8
+/// map with a 3×3 kernel 484 of 576 products, on 4×4 100 of 144). Strides split the padded
+/// pixels into phases as below.
+///
+/// **Planes per column tap** (the forward on 8×8 maps and narrower without image lanes, [`COLUMN_TAP_PLANES_FROM`]):
 /// `P_kx[i][k·Wo + j]` is padded pixel `(i, j + kx)` of image `k` of the group, so a plane has the
 /// output's width and tap `(ky, kx)` of position `q = oy·(n·Wo) + k·Wo + ox` is `P_kx[q + ky·n·Wo]`.
 /// The wide grid is then the output itself, row by row and image by image: no padding columns
@@ -298,10 +336,16 @@ impl Vectors for Avx2 {
 struct Layout {
     /// Images per group.
     images: usize,
-    /// Columns between the starts of two images in a plane's rows.
+    /// Columns between the starts of two images in a plane's rows (image lanes: 0, every image
+    /// has the same columns).
     image_columns: usize,
-    /// One plane per column tap (else per column phase, shared by the taps).
-    column_taps: bool,
+    /// How the planes hold the group's images.
+    planes: Planes,
+    /// Output channels of a forward tile.
+    channels: usize,
+    /// Values per pixel of a plane: the group's images rounded up to whole vectors with image
+    /// lanes, else 1.
+    lanes: usize,
     /// Each plane's row phase and column tap or phase, `(a, b)`.
     phases: Vec<[usize; 2]>,
     /// A plane's rows and columns (`⌈Hp/s⌉`, `n·Wo`); the columns are the wide grid's rows.
@@ -322,6 +366,31 @@ struct Layout {
     padded_len: usize,
 }
 
+/// How a group's planes hold its images ([`Layout`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Planes {
+    /// One zero-padded plane per channel (and phase), shared by the taps.
+    Shared,
+    /// One plane per column tap, as wide as the output.
+    ColumnTaps,
+    /// The images of a group are a pixel's lanes.
+    ImageLanes,
+}
+
+/// The forward's planes for `g`: image lanes where the maps are small and every group holds at
+/// least a vector of images ([`IMAGE_LANES_UP_TO`]), else planes per column tap where they pay
+/// ([`COLUMN_TAP_PLANES_FROM`]), else shared ones.
+fn forward_planes<I: Vectors>(g: &ConvGeometry) -> Planes {
+    let one_tap = g.kernel == [1, 1];
+    if !one_tap && g.out_width() <= IMAGE_LANES_UP_TO && lane_images::<I>(g) >= I::LANES {
+        Planes::ImageLanes
+    } else if column_taps_pay(g) {
+        Planes::ColumnTaps
+    } else {
+        Planes::Shared
+    }
+}
+
 /// Whether the forward's planes are per column tap ([`COLUMN_TAP_PLANES_FROM`]).
 fn column_taps_pay(g: &ConvGeometry) -> bool {
     // One image's shared planes have `⌈(W + 2·pad)/s⌉` columns.
@@ -329,32 +398,52 @@ fn column_taps_pay(g: &ConvGeometry) -> bool {
     (alone - g.out_width()) * COLUMN_TAP_PLANES_FROM > alone
 }
 
-/// The layout of `g`'s forward or weight gradient, with planes per column tap or shared ones.
-fn layout<I: Vectors>(g: &ConvGeometry, column_taps: bool) -> Layout {
+/// Images per group with image lanes: at most [`MAX_IMAGE_LANES`], in as many groups as make a
+/// multiple of the threads, so that each thread gets the same number of groups.
+fn lane_images<I: Vectors>(g: &ConvGeometry) -> usize {
+    let groups = g.batch.div_ceil(MAX_IMAGE_LANES).next_multiple_of(threads());
+    g.batch.div_ceil(groups)
+}
+
+/// The layout of `g`'s forward or weight gradient with the given planes.
+fn layout<I: Vectors>(g: &ConvGeometry, planes: Planes) -> Layout {
     let ([kh, kw], [sh, sw], [pad_h, pad_w]) = (g.kernel, g.stride, g.padding);
     let (out_height, out_width) = (g.out_height(), g.out_width());
     // Shared planes: an image's columns from the start of its padding to the next image's (which
     // share their zero columns).
     let shared_pitch = (g.width + pad_w).next_multiple_of(sw);
-    let image_columns = if column_taps { out_width } else { shared_pitch / sw };
     let full_tile = I::VECTORS * I::LANES;
-    let images = if out_width >= MIN_OUT_WIDTH {
-        1
-    } else {
-        // Enough images that a wide row fills a full tile's vectors, in as many groups as make
-        // a multiple of the threads, so that each thread gets the same number of groups.
-        let groups = g.batch.div_ceil(full_tile.div_ceil(image_columns)).next_multiple_of(threads());
-        g.batch.div_ceil(groups).max(1)
+    let (images, image_columns, lanes) = match planes {
+        Planes::ImageLanes => {
+            let images = lane_images::<I>(g);
+            (images, 0, images.next_multiple_of(I::LANES))
+        }
+        Planes::Shared | Planes::ColumnTaps => {
+            let image_columns = if planes == Planes::ColumnTaps { out_width } else { shared_pitch / sw };
+            let images = if out_width >= MIN_OUT_WIDTH {
+                1
+            } else {
+                // Enough images that a wide row fills a full tile's vectors, in as many groups
+                // as make a multiple of the threads, so that each thread gets the same number.
+                let groups = g.batch.div_ceil(full_tile.div_ceil(image_columns)).next_multiple_of(threads());
+                g.batch.div_ceil(groups).max(1)
+            };
+            (images, image_columns, 1)
+        }
     };
     let rows = (g.height + 2 * pad_h).div_ceil(sh);
     // Per row phase: one plane per column tap, or the column phases some tap reads.
-    let (plane_columns, row) = if column_taps { (kw, images * out_width) } else { (sw.min(kw), ((images - 1) * shared_pitch + g.width + 2 * pad_w).div_ceil(sw)) };
+    let (plane_columns, row) = match planes {
+        Planes::ColumnTaps => (kw, images * out_width),
+        Planes::Shared => (sw.min(kw), ((images - 1) * shared_pitch + g.width + 2 * pad_w).div_ceil(sw)),
+        Planes::ImageLanes => (sw.min(kw), (g.width + 2 * pad_w).div_ceil(sw)),
+    };
     let phase_size = [rows, row];
-    let phase_len = rows * row;
+    let phase_len = rows * row * lanes;
     let phases: Vec<[usize; 2]> = (0..sh.min(kh)).flat_map(|a| (0..plane_columns).map(move |b| [a, b])).collect();
     let offsets: Vec<usize> = (0..kh)
-        .flat_map(|ky| (0..kw).map(move |kx| if column_taps { [ky, kx, 0] } else { [ky, kx % sw, kx / sw] }))
-        .map(|[ky, b, column]| ((ky % sh) * plane_columns + b) * phase_len + (ky / sh) * row + column)
+        .flat_map(|ky| (0..kw).map(move |kx| if planes == Planes::ColumnTaps { [ky, kx, 0] } else { [ky, kx % sw, kx / sw] }))
+        .map(|[ky, b, column]| ((ky % sh) * plane_columns + b) * phase_len + ((ky / sh) * row + column) * lanes)
         .collect();
     let valid: Vec<_> = (0..kh)
         .flat_map(|ky| (0..kw).map(move |kx| [(ky, pad_h, sh, g.height, out_height), (kx, pad_w, sw, g.width, out_width)]))
@@ -366,17 +455,23 @@ fn layout<I: Vectors>(g: &ConvGeometry, column_taps: bool) -> Layout {
         })
         .collect();
     let plane = phases.len() * phase_len;
-    let tiles = tiles(row, out_height, images > 1 && row >= full_tile && row % I::LANES == 0, full_tile, I::LANES, &valid);
+    let tiles = match planes {
+        Planes::ImageLanes => lane_tiles(out_height, out_width, row, lanes, I::LANE_VECTORS, I::LANES, &valid),
+        _ => tiles(row, out_height, images > 1 && row >= full_tile && row % I::LANES == 0, full_tile, I::LANES, &valid),
+    };
     let wide = tiles.iter().map(|t| t.start + t.vectors * I::LANES).max().unwrap_or(0);
     let reach = offsets.iter().max().copied().unwrap_or(0);
-    let padded_len = (g.c_in * plane).max((g.c_in - 1) * plane + wide + reach);
-    Layout { images, image_columns, column_taps, phases, phase_size, plane, offsets, reach, valid, wide, tiles, padded_len }
+    let input_end = tiles.iter().map(|t| t.input + t.vectors * I::LANES).max().unwrap_or(0);
+    let padded_len = (g.c_in * plane).max((g.c_in - 1) * plane + input_end + reach);
+    let channels = if planes == Planes::ImageLanes { I::LANE_CHANNELS } else { I::CHANNELS };
+    Layout { images, image_columns, planes, channels, lanes, phases, phase_size, plane, offsets, reach, valid, wide, tiles, padded_len }
 }
 
-/// Positions `start..start + vectors·L` of the wide grid and the taps that read a pixel for one
-/// of them.
+/// Positions `start..start + vectors·L` of the wide grid (`L` lanes), what they read from
+/// `input` on in a channel's planes, and the taps that read a pixel for one of them.
 struct Tile {
     start: usize,
+    input: usize,
     vectors: usize,
     taps: Vec<usize>,
 }
@@ -394,8 +489,25 @@ fn tiles(row: usize, out_height: usize, by_row: bool, full_tile: usize, lanes: u
             // The output rows the tile covers, and the taps that read a pixel in one of them.
             let rows = start / row..((start + len - 1) / row + 1).min(out_height);
             let taps = (0..valid.len()).filter(|&tap| valid[tap][0].start < rows.end && rows.start < valid[tap][0].end && !valid[tap][1].is_empty()).collect();
-            tiles.push(Tile { start, vectors: len / lanes, taps });
+            tiles.push(Tile { start, input: start, vectors: len / lanes, taps });
             start += len;
+        }
+    }
+    tiles
+}
+
+/// Image lanes' tiles: each output `(oy, ox)` is `lanes` positions of the wide grid from
+/// `(oy·Wo + ox)·lanes` on, one per image, which read from `(oy·columns + ox)·lanes` on in the
+/// planes; its tiles of at most `vectors` vectors take only the taps that read a pixel there.
+fn lane_tiles(out_height: usize, out_width: usize, columns: usize, lanes: usize, vectors: usize, lane_width: usize, valid: &[[std::ops::Range<usize>; 2]]) -> Vec<Tile> {
+    let mut tiles = Vec::new();
+    for oy in 0..out_height {
+        for ox in 0..out_width {
+            let taps: Vec<usize> = (0..valid.len()).filter(|&tap| valid[tap][0].contains(&oy) && valid[tap][1].contains(&ox)).collect();
+            for first in (0..lanes / lane_width).step_by(vectors) {
+                let (start, input) = ((oy * out_width + ox) * lanes + first * lane_width, (oy * columns + ox) * lanes + first * lane_width);
+                tiles.push(Tile { start, input, vectors: vectors.min(lanes / lane_width - first), taps: taps.clone() });
+            }
         }
     }
     tiles
@@ -422,11 +534,14 @@ fn weight_tiles(g: &ConvGeometry, w: &[f32], channels: usize) -> Vec<f32> {
 /// channel's planes (and zeros after the last one): column `k·Wo + j` of row `i` of plane
 /// `(a, kx)` is padded pixel `(s·i + a, s·j + kx)` of image `k`.
 fn pad_planes(g: &ConvGeometry, l: &Layout, images: &[f32], padded: &mut [f32]) {
+    if l.planes == Planes::ImageLanes {
+        return pad_lanes(g, l, images, padded);
+    }
     let ([pad_h, pad_w], [sh, sw], [rows, columns]) = (g.padding, g.stride, l.phase_size);
     let (in_plane, image_len) = (g.height * g.width, g.c_in * g.height * g.width);
     // The columns of image 0 that a plane's column offset `b` finds inside the image (image `k`'s
     // are `k·image_columns` further right).
-    let limit = if l.column_taps { l.image_columns } else { columns };
+    let limit = if l.planes == Planes::ColumnTaps { l.image_columns } else { columns };
     let (planes, rest) = padded.split_at_mut(g.c_in * l.plane);
     for (c, plane) in planes.chunks_exact_mut(l.plane).enumerate() {
         for (phase, &[a, b]) in plane.chunks_exact_mut(rows * columns).zip(&l.phases) {
@@ -453,6 +568,29 @@ fn pad_planes(g: &ConvGeometry, l: &Layout, images: &[f32], padded: &mut [f32]) 
     rest.fill(0.0);
 }
 
+/// [`pad_planes`] with image lanes: value `k` of pixel `(i, j)` of phase `(a, b)` is padded
+/// pixel `(s·i + a, s·j + b)` of image `k`; lanes past the group's images are zero.
+fn pad_lanes(g: &ConvGeometry, l: &Layout, images: &[f32], padded: &mut [f32]) {
+    let ([pad_h, pad_w], [sh, sw], [rows, columns]) = (g.padding, g.stride, l.phase_size);
+    let (in_plane, image_len, lanes) = (g.height * g.width, g.c_in * g.height * g.width, l.lanes);
+    padded.fill(0.0);
+    for (c, plane) in padded[..g.c_in * l.plane].chunks_exact_mut(l.plane).enumerate() {
+        for (phase, &[a, b]) in plane.chunks_exact_mut(rows * columns * lanes).zip(&l.phases) {
+            let (top, bottom) = valid_range(a, pad_h, sh, g.height, rows);
+            let (left, right) = valid_range(b, pad_w, sw, g.width, columns);
+            for (k, image) in images.chunks_exact(image_len).enumerate() {
+                let channel = &image[c * in_plane..][..in_plane];
+                for i in top..bottom {
+                    let values = &channel[(sh * i + a - pad_h) * g.width..][..g.width];
+                    for j in left..right {
+                        phase[(i * columns + j) * lanes + k] = values[sw * j + b - pad_w];
+                    }
+                }
+            }
+        }
+    }
+}
+
 thread_local! {
     /// One group's padded planes and one tile of channels' wide output.
     static SCRATCH: Buffers = const { RefCell::new((Vec::new(), Vec::new())) };
@@ -462,16 +600,16 @@ thread_local! {
 
 /// [`forward`] with the tiles of `I`.
 fn forward_with<I: Vectors>(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
-    let l = layout::<I>(g, column_taps_pay(g));
+    let l = layout::<I>(g, forward_planes::<I>(g));
     let width = l.phase_size[1];
-    let weights = weight_tiles(g, w, I::CHANNELS);
+    let weights = weight_tiles(g, w, l.channels);
     let taps = l.offsets.len();
-    let tile_weights = g.c_in * taps * I::CHANNELS;
+    let tile_weights = g.c_in * taps * l.channels;
     let (image_len, out_height, out_width) = (g.c_in * g.height * g.width, g.out_height(), g.out_width());
     let out_plane = out_height * out_width;
     let block = input_block(&l, g.c_in);
     // In blocks of input channels, every channel tile's sums wait in `wide` for the next block.
-    let wide_len = if block < g.c_in { g.c_out.div_ceil(I::CHANNELS) } else { 1 } * I::CHANNELS * l.wide;
+    let wide_len = if block < g.c_in { g.c_out.div_ceil(l.channels) } else { 1 } * l.channels * l.wide;
     let mut y = output(g.output_len());
     for_each_piece(&mut y, l.images * g.c_out * out_plane, |group, out| {
         let first = group * l.images * image_len;
@@ -480,7 +618,18 @@ fn forward_with<I: Vectors>(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> 
             pad_planes(g, &l, images, padded);
             let copy_out = |tile_group: usize, wide: &[f32], out: &mut [MaybeUninit<f32>]| {
                 // Each channel's row of the wide grid holds every image's output row side by side.
-                let channels = tile_group * I::CHANNELS..((tile_group + 1) * I::CHANNELS).min(g.c_out);
+                let channels = tile_group * l.channels..((tile_group + 1) * l.channels).min(g.c_out);
+                if l.planes == Planes::ImageLanes {
+                    // Each channel's wide grid holds every image's value of a position side by side.
+                    for (k, image_out) in out.chunks_exact_mut(g.c_out * out_plane).enumerate() {
+                        for (channel, wide_channel) in image_out[channels.start * out_plane..channels.end * out_plane].chunks_exact_mut(out_plane).zip(wide.chunks_exact(l.wide)) {
+                            for (p, value) in channel.iter_mut().enumerate() {
+                                value.write(wide_channel[p * l.lanes + k]);
+                            }
+                        }
+                    }
+                    return;
+                }
                 for (k, image_out) in out.chunks_exact_mut(g.c_out * out_plane).enumerate() {
                     for (channel, wide_channel) in image_out[channels.start * out_plane..channels.end * out_plane].chunks_exact_mut(out_plane).zip(wide.chunks_exact(l.wide)) {
                         for (row, wide_row) in channel.chunks_exact_mut(out_width).zip(wide_channel.chunks(width)) {
@@ -499,12 +648,12 @@ fn forward_with<I: Vectors>(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> 
             }
             for first in (0..g.c_in).step_by(block) {
                 let channels = block.min(g.c_in - first);
-                for (weights, wide) in weights.chunks_exact(tile_weights).zip(wide.chunks_exact_mut(I::CHANNELS * l.wide)) {
+                for (weights, wide) in weights.chunks_exact(tile_weights).zip(wide.chunks_exact_mut(l.channels * l.wide)) {
                     // SAFETY: as above.
-                    unsafe { I::forward_tiles(&l, &padded[first * l.plane..], channels, &weights[first * taps * I::CHANNELS..], wide, first > 0) };
+                    unsafe { I::forward_tiles(&l, &padded[first * l.plane..], channels, &weights[first * taps * l.channels..], wide, first > 0) };
                 }
             }
-            for (tile_group, wide) in wide.chunks_exact(I::CHANNELS * l.wide).enumerate() {
+            for (tile_group, wide) in wide.chunks_exact(l.channels * l.wide).enumerate() {
                 copy_out(tile_group, wide, out);
             }
         })
@@ -530,7 +679,7 @@ fn input_block(l: &Layout, c_in: usize) -> usize {
 /// of inputs and weights exchanged. The images are split between threads in equal shares, each
 /// thread summing into its own copy, added in a fixed order (so results do not depend on timing).
 fn weight_grad_with<I: Vectors>(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    let l = layout::<I>(g, false);
+    let l = layout::<I>(g, Planes::Shared);
     let pairs = g.c_in * l.offsets.len();
     let padded_out = g.c_out.next_multiple_of(I::LANES);
     let (image_len, out_plane) = (g.c_in * g.height * g.width, g.out_height() * g.out_width());
@@ -641,36 +790,36 @@ unsafe fn gradient_tiles<I: Vectors, const OV: usize, const T: usize>(l: &Layout
 /// The CPU has `I`'s instructions.
 #[inline(always)]
 unsafe fn forward_tiles<I: Vectors, const CH: usize, const V: usize>(l: &Layout, padded: &[f32], c_in: usize, weights: &[f32], wide: &mut [f32], accumulate: bool) {
-    debug_assert_eq!((CH, V), (I::CHANNELS, I::VECTORS));
+    debug_assert_eq!(CH, l.channels);
     for t in &l.tiles {
         // SAFETY: the CPU has the instructions; `tile` checks its bounds.
         unsafe {
             match t.vectors.min(V) {
-                1 => tile::<I, CH, 1>(l, padded, c_in, &t.taps, weights, t.start, wide, accumulate),
-                2 => tile::<I, CH, 2>(l, padded, c_in, &t.taps, weights, t.start, wide, accumulate),
-                _ => tile::<I, CH, V>(l, padded, c_in, &t.taps, weights, t.start, wide, accumulate),
+                1 => tile::<I, CH, 1>(l, padded, c_in, t, weights, wide, accumulate),
+                2 => tile::<I, CH, 2>(l, padded, c_in, t, weights, wide, accumulate),
+                _ => tile::<I, CH, V>(l, padded, c_in, t, weights, wide, accumulate),
             }
         }
     }
 }
 
-/// `wide[j·l.wide + q] = Σ_c Σ_tap weights[(c·taps + tap)·CH + j] · padded[c·plane + q + offsets[tap]]`
-/// for the tile's `V·L` positions `q` from `start` on (`L` lanes), its channels `j` and the taps
-/// `taps` (the others read only padding there); added to what `wide` holds if `accumulate`.
+/// `wide[j·l.wide + start + i] = Σ_c Σ_tap weights[(c·taps + tap)·CH + j] · padded[c·plane + input + i + offsets[tap]]`
+/// for the tile's `V·L` positions `i` (`L` lanes), its channels `j` and its taps (the others read
+/// only padding there); added to what `wide` holds if `accumulate`.
 ///
 /// # Safety
 /// The CPU has `I`'s instructions.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile<I: Vectors, const CH: usize, const V: usize>(l: &Layout, padded: &[f32], c_in: usize, taps: &[usize], weights: &[f32], start: usize, wide: &mut [f32], accumulate: bool) {
-    let (all_taps, wide_len) = (l.offsets.len(), l.wide);
-    assert!(c_in > 0 && (c_in - 1) * l.plane + start + V * I::LANES + l.reach <= padded.len() && taps.iter().all(|&tap| tap < all_taps));
+unsafe fn tile<I: Vectors, const CH: usize, const V: usize>(l: &Layout, padded: &[f32], c_in: usize, t: &Tile, weights: &[f32], wide: &mut [f32], accumulate: bool) {
+    let (all_taps, wide_len, start, taps) = (l.offsets.len(), l.wide, t.start, &t.taps);
+    assert!(c_in > 0 && (c_in - 1) * l.plane + t.input + V * I::LANES + l.reach <= padded.len() && taps.iter().all(|&tap| tap < all_taps));
     assert!(weights.len() >= c_in * all_taps * CH && (CH - 1) * wide_len + start + V * I::LANES <= wide.len());
     // SAFETY (all vector operations and pointer reads and writes below): the CPU has the
     // instructions, and the pointers stay inside the slices, by the assertions above.
     let mut sums = [[unsafe { I::zero() }; V]; CH];
     for c in 0..c_in {
-        let channel = unsafe { padded.as_ptr().add(c * l.plane + start) };
+        let channel = unsafe { padded.as_ptr().add(c * l.plane + t.input) };
         let channel_weights = unsafe { weights.as_ptr().add(c * all_taps * CH) };
         for &tap in taps {
             let input = unsafe { channel.add(l.offsets[tap]) };
@@ -730,12 +879,28 @@ mod tests {
             g(11, 2, 7, 5, 3, [3, 2], [2, 1], [1, 0]),
             g(1, 3, 4, 4, 2, [3, 3], [1, 1], [1, 1]),
             // Groups whose rows hold a full tile: tiles that skip the taps reading padding.
-            g(24 * threads(), 3, 4, 4, 9, [3, 3], [1, 1], [1, 1]),
+            g(12 * threads(), 3, 4, 4, 9, [3, 3], [1, 1], [1, 1]),
             g(24 * threads() + 5, 2, 4, 4, 5, [5, 5], [1, 1], [2, 2]),
             // Rows of 50 (20 with AVX2) positions, no whole number of vectors: tiles across rows.
             g(20 * threads(), 3, 5, 5, 7, [3, 3], [1, 1], [1, 1]),
         ];
-        assert!(geometries.iter().all(|g| [true, false].iter().all(|&column_taps| (layout::<Avx512>(g, column_taps).images > 1 && layout::<Avx2>(g, column_taps).images > 1) || g.batch == 1)));
+        assert!(geometries.iter().all(|g| [Planes::ColumnTaps, Planes::Shared].iter().all(|&planes| (layout::<Avx512>(g, planes).images > 1 && layout::<Avx2>(g, planes).images > 1) || g.batch == 1)));
+        geometries
+    }
+
+    /// Small maps in groups of at least a vector of images, which the forward puts in its lanes:
+    /// ResNet's 4×4 and 8×8 layers, a strided one, a 1×1 shortcut, groups of a vector and a half
+    /// (lanes past the images), padding 2.
+    fn lane_geometries() -> Vec<ConvGeometry> {
+        let g = |batch, c_in, height, width, c_out, kernel, stride, padding| ConvGeometry { batch, c_in, height, width, c_out, kernel, stride, padding };
+        let geometries = vec![
+            g(16 * threads(), 3, 4, 4, 9, [3, 3], [1, 1], [1, 1]),
+            g(24 * threads() + 1, 2, 8, 8, 5, [3, 3], [1, 1], [1, 1]),
+            g(32 * threads(), 3, 8, 8, 4, [3, 3], [2, 2], [1, 1]),
+            g(16 * threads(), 4, 7, 7, 3, [3, 3], [2, 2], [0, 0]),
+            g(20 * threads(), 2, 5, 6, 7, [5, 5], [1, 1], [2, 2]),
+        ];
+        assert!(geometries.iter().all(|g| forward_planes::<Avx512>(g) == Planes::ImageLanes && forward_planes::<Avx2>(g) == Planes::ImageLanes));
         geometries
     }
 
@@ -746,7 +911,7 @@ mod tests {
     fn row_tiles_leave_out_the_padding_taps() {
         let g = ConvGeometry { batch: 24 * threads(), c_in: 3, height: 4, width: 4, c_out: 9, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
         assert!(column_taps_pay(&g));
-        for (l, lanes, full_tile) in [(layout::<Avx512>(&g, true), 16, 48), (layout::<Avx2>(&g, true), 8, 16)] {
+        for (l, lanes, full_tile) in [(layout::<Avx512>(&g, Planes::ColumnTaps), 16, 48), (layout::<Avx2>(&g, Planes::ColumnTaps), 8, 16)] {
             let row = l.phase_size[1];
             assert_eq!(row, full_tile);
             for t in &l.tiles {
@@ -766,7 +931,7 @@ mod tests {
     fn wide_geometries() -> Vec<ConvGeometry> {
         let g = |batch, c_in, height, width, c_out, kernel, stride, padding| ConvGeometry { batch, c_in, height, width, c_out, kernel, stride, padding };
         let geometries = vec![g(3, 3, 16, 17, 5, [3, 3], [1, 1], [1, 1]), g(2, 4, 33, 32, 6, [3, 3], [2, 2], [1, 1])];
-        assert!(geometries.iter().all(|g| layout::<Avx512>(g, column_taps_pay(g)).images == 1 && g.batch > 1));
+        assert!(geometries.iter().all(|g| layout::<Avx512>(g, forward_planes::<Avx512>(g)).images == 1 && g.batch > 1));
         geometries
     }
 
@@ -798,12 +963,15 @@ mod tests {
 
     #[test]
     fn forward_matches_the_definition() {
-        let column_taps: Vec<bool> = stride_one_geometries().iter().chain(&strided_geometries()).chain(&narrow_geometries()).chain(&wide_geometries()).map(column_taps_pay).collect();
-        assert!(column_taps.contains(&true) && column_taps.contains(&false), "both layouts");
-        let blocks: Vec<bool> = stride_one_geometries().iter().chain(&strided_geometries()).chain(&narrow_geometries()).chain(&wide_geometries()).map(|g| input_block(&layout::<Avx512>(g, column_taps_pay(g)), g.c_in) < g.c_in).collect();
+        let all = || stride_one_geometries().into_iter().chain(strided_geometries()).chain(narrow_geometries()).chain(lane_geometries()).chain(wide_geometries());
+        for isa_planes in [forward_planes::<Avx512>, forward_planes::<Avx2>] {
+            let planes: Vec<Planes> = all().map(|g| isa_planes(&g)).collect();
+            assert!([Planes::Shared, Planes::ColumnTaps, Planes::ImageLanes].iter().all(|p| planes.contains(p)), "every layout: {planes:?}");
+        }
+        let blocks: Vec<bool> = all().map(|g| input_block(&layout::<Avx512>(&g, forward_planes::<Avx512>(&g)), g.c_in) < g.c_in).collect();
         assert!(blocks.contains(&true) && blocks.contains(&false), "in blocks of input channels and all at once");
         for isa in available_instructions() {
-            for g in stride_one_geometries().into_iter().chain(strided_geometries()).chain(narrow_geometries()).chain(wide_geometries()) {
+            for g in all() {
                 poison(&SCRATCH);
                 let (x, w) = (test_values(g.input_len(), 1), test_values(g.weight_len(), 2));
                 assert_close(&isa.forward(&g, &x, &w), &reference(&g, &x, &w), &format!("{isa:?} {g:?}"));
