@@ -57,11 +57,11 @@ use super::scratch::{Buffers, output, with_buffers, written};
 const MIN_OUT_WIDTH: usize = 8;
 
 /// The forward's planes are per column tap, not shared, where more than one in this many of a
-/// shared plane's columns would be padding (8×8 maps and narrower: 2 of 10). At 32×32 with 64
-/// channels the three copies measured 10 % slower than the 2 padding columns of 34 they save. The
-/// weight gradient skips padding columns itself and keeps the shared planes, which measured
-/// faster there at 8×8 too (docs/performance.md).
-const COLUMN_TAP_PLANES_FROM: usize = 8;
+/// shared plane's columns would be padding (16×16 maps and narrower: 2 of 18). At 32×32 with 64
+/// channels the three copies measured 10 % slower than the 2 padding columns of 34 they save, at
+/// 16×16 with 128 channels 7 % faster. The weight gradient skips padding columns itself and keeps
+/// the shared planes, which measured faster there at 8×8 too (docs/performance.md).
+const COLUMN_TAP_PLANES_FROM: usize = 10;
 
 /// The forward puts a group's images in the lanes of its vectors ([`Planes::ImageLanes`]) on maps
 /// at most this wide: every lane of a vector is then the same output position of another image,
@@ -299,7 +299,7 @@ impl Vectors for Avx2 {
 
 /// Sizes of one group of images' planes and wide output.
 ///
-/// **Shared planes** (the weight gradient; the forward on maps from 16×16 up): each input channel
+/// **Shared planes** (the weight gradient; the forward where neither of the others applies, as on maps wider than 16 and 1×1 layers): each input channel
 /// is its zero-padded plane, `X[c][py·Wp + px]`; output `(oy, ox)` is wide-grid position
 /// `q = oy·Wp + ox` and tap `(ky, kx)` reads `X[c][q + ky·Wp + kx]`. The `Wp − Wo` columns of each
 /// row that are no output are computed and dropped by the forward, skipped by the gradient.
@@ -313,7 +313,7 @@ impl Vectors for Avx2 {
 /// map with a 3×3 kernel 484 of 576 products, on 4×4 100 of 144). Strides split the padded
 /// pixels into phases as below.
 ///
-/// **Planes per column tap** (the forward on 8×8 maps and narrower without image lanes, [`COLUMN_TAP_PLANES_FROM`]):
+/// **Planes per column tap** (the forward on 16×16 maps and narrower without image lanes, [`COLUMN_TAP_PLANES_FROM`]):
 /// `P_kx[i][k·Wo + j]` is padded pixel `(i, j + kx)` of image `k` of the group, so a plane has the
 /// output's width and tap `(ky, kx)` of position `q = oy·(n·Wo) + k·Wo + ox` is `P_kx[q + ky·n·Wo]`.
 /// The wide grid is then the output itself, row by row and image by image: no padding columns
