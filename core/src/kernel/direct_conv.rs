@@ -75,6 +75,12 @@ const IMAGE_LANES_UP_TO: usize = 8;
 /// Images per group with image lanes, at most: their planes grow with them.
 const MAX_IMAGE_LANES: usize = 64;
 
+/// Bytes of one channel's planes with image lanes, at most: a tile reads every tap's pixel from
+/// each channel, so the planes of a block of channels must stay in the second-level cache. At
+/// 16 KB the 8×8 maps take 32 images, the 4×4 ones 64; a strided layer from 16×16 with 64 images
+/// (83 KB a channel) measured 1.25× slower than without image lanes (docs/performance.md).
+const LANE_PLANES_BUDGET: usize = 16 << 10;
+
 /// Bytes of a group's planes that the forward sums over in one block of input channels ([`input_block`]):
 /// half the second-level cache of the AMD and Intel cores measured (1–2 MB).
 #[cfg(not(test))]
@@ -398,10 +404,15 @@ fn column_taps_pay(g: &ConvGeometry) -> bool {
     (alone - g.out_width()) * COLUMN_TAP_PLANES_FROM > alone
 }
 
-/// Images per group with image lanes: at most [`MAX_IMAGE_LANES`], in as many groups as make a
-/// multiple of the threads, so that each thread gets the same number of groups.
+/// Images per group with image lanes: at most [`MAX_IMAGE_LANES`] and as many as keep a channel's
+/// planes within [`LANE_PLANES_BUDGET`], in as many groups as make a multiple of the threads, so
+/// that each thread gets the same number of groups.
 fn lane_images<I: Vectors>(g: &ConvGeometry) -> usize {
-    let groups = g.batch.div_ceil(MAX_IMAGE_LANES).next_multiple_of(threads());
+    let ([kh, kw], [sh, sw], [pad_h, pad_w]) = (g.kernel, g.stride, g.padding);
+    // One image's values in a channel's planes: the phases some tap reads.
+    let image_values = sh.min(kh) * sw.min(kw) * (g.height + 2 * pad_h).div_ceil(sh) * (g.width + 2 * pad_w).div_ceil(sw);
+    let most = (LANE_PLANES_BUDGET / size_of::<f32>() / image_values).clamp(1, MAX_IMAGE_LANES);
+    let groups = g.batch.div_ceil(most).next_multiple_of(threads());
     g.batch.div_ceil(groups)
 }
 
@@ -902,6 +913,22 @@ mod tests {
         ];
         assert!(geometries.iter().all(|g| forward_planes::<Avx512>(g) == Planes::ImageLanes && forward_planes::<Avx2>(g) == Planes::ImageLanes));
         geometries
+    }
+
+    /// A channel's planes with image lanes stay within [`LANE_PLANES_BUDGET`]: an 8×8 map with
+    /// padding (100 values an image) takes at most 40 images to a group, and a strided layer from
+    /// 16×16 (four phases of 9×9) too few for a vector, so it keeps other planes.
+    #[test]
+    fn image_lanes_keep_a_channel_within_the_budget() {
+        let g = |height, width, stride| ConvGeometry { batch: 256, c_in: 8, height, width, c_out: 8, kernel: [3, 3], stride, padding: [1, 1] };
+        let small = g(8, 8, [1, 1]);
+        assert_eq!(forward_planes::<Avx512>(&small), Planes::ImageLanes);
+        let images = lane_images::<Avx512>(&small);
+        assert!((16..=40).contains(&images), "{images} images");
+        assert_eq!(layout::<Avx512>(&small, Planes::ImageLanes).plane, images.next_multiple_of(16) * 100);
+        let strided = g(16, 16, [2, 2]);
+        assert_eq!(strided.out_width(), 8);
+        assert_ne!(forward_planes::<Avx512>(&strided), Planes::ImageLanes);
     }
 
     /// A 4×4 map's rows hold a full tile from 12 images on (AVX-512; 4 with AVX2): each tile lies
