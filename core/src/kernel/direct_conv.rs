@@ -305,10 +305,11 @@ impl Vectors for Avx2 {
 
 /// Sizes of one group of images' planes and wide output.
 ///
-/// **Shared planes** (the weight gradient; the forward where neither of the others applies, as on maps wider than 16 and 1×1 layers): each input channel
-/// is its zero-padded plane, `X[c][py·Wp + px]`; output `(oy, ox)` is wide-grid position
-/// `q = oy·Wp + ox` and tap `(ky, kx)` reads `X[c][q + ky·Wp + kx]`. The `Wp − Wo` columns of each
-/// row that are no output are computed and dropped by the forward, skipped by the gradient.
+/// **Shared planes** (the weight gradient; the forward where neither of the others applies, as
+/// on maps wider than 16 and in 1×1 layers): each input channel is its zero-padded plane,
+/// `X[c][py·Wp + px]`; output `(oy, ox)` is wide-grid position `q = oy·Wp + ox` and tap
+/// `(ky, kx)` reads `X[c][q + ky·Wp + kx]`. The `Wp − Wo` columns of each row that are no output
+/// are computed and dropped by the forward, skipped by the gradient.
 ///
 /// **Image lanes** (the forward of layers with more than one tap on 8×8 maps and narrower, where
 /// a group holds at least a vector of images, [`IMAGE_LANES_UP_TO`]): a plane is
@@ -319,11 +320,12 @@ impl Vectors for Avx2 {
 /// map with a 3×3 kernel 484 of 576 products, on 4×4 100 of 144). Strides split the padded
 /// pixels into phases as below.
 ///
-/// **Planes per column tap** (the forward on 16×16 maps and narrower without image lanes, [`COLUMN_TAP_PLANES_FROM`]):
-/// `P_kx[i][k·Wo + j]` is padded pixel `(i, j + kx)` of image `k` of the group, so a plane has the
-/// output's width and tap `(ky, kx)` of position `q = oy·(n·Wo) + k·Wo + ox` is `P_kx[q + ky·n·Wo]`.
-/// The wide grid is then the output itself, row by row and image by image: no padding columns
-/// (at 8×8, 64 positions instead of 80), for `kw` copies of the input instead of one.
+/// **Planes per column tap** (the forward on 16×16 maps and narrower without image lanes,
+/// [`COLUMN_TAP_PLANES_FROM`]): `P_kx[i][k·Wo + j]` is padded pixel `(i, j + kx)` of image `k` of
+/// the group, so a plane has the output's width and tap `(ky, kx)` of position `q = oy·(n·Wo) +
+/// k·Wo + ox` is `P_kx[q + ky·n·Wo]`. The wide grid is then the output itself, row by row and image
+/// by image: no padding columns (at 8×8, 64 positions instead of 80), for `kw` copies of the input
+/// instead of one.
 ///
 /// **Strides** (a polyphase split): tap `(ky, kx)` of output `(oy, ox)` reads padded pixel
 /// `(s·oy + ky, s·ox + kx)`, which is row `oy + ky/s` of the *row phase* `ky mod s` (every `s`-th
