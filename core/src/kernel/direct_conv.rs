@@ -630,23 +630,19 @@ fn forward_with<I: Vectors>(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> 
         with_buffers(&SCRATCH, [l.padded_len, wide_len], |padded, wide| {
             pad_planes(g, &l, images, padded);
             let copy_out = |tile_group: usize, wide: &[f32], out: &mut [MaybeUninit<f32>]| {
-                // Each channel's row of the wide grid holds every image's output row side by side.
                 let channels = tile_group * l.channels..((tile_group + 1) * l.channels).min(g.c_out);
-                if l.planes == Planes::ImageLanes {
-                    // Each channel's wide grid holds every image's value of a position side by side.
-                    for (k, image_out) in out.chunks_exact_mut(g.c_out * out_plane).enumerate() {
-                        for (channel, wide_channel) in image_out[channels.start * out_plane..channels.end * out_plane].chunks_exact_mut(out_plane).zip(wide.chunks_exact(l.wide)) {
+                for (k, image_out) in out.chunks_exact_mut(g.c_out * out_plane).enumerate() {
+                    for (channel, wide_channel) in image_out[channels.start * out_plane..channels.end * out_plane].chunks_exact_mut(out_plane).zip(wide.chunks_exact(l.wide)) {
+                        if l.planes == Planes::ImageLanes {
+                            // Each position of a channel's wide grid holds every image's value.
                             for (p, value) in channel.iter_mut().enumerate() {
                                 value.write(wide_channel[p * l.lanes + k]);
                             }
-                        }
-                    }
-                    return;
-                }
-                for (k, image_out) in out.chunks_exact_mut(g.c_out * out_plane).enumerate() {
-                    for (channel, wide_channel) in image_out[channels.start * out_plane..channels.end * out_plane].chunks_exact_mut(out_plane).zip(wide.chunks_exact(l.wide)) {
-                        for (row, wide_row) in channel.chunks_exact_mut(out_width).zip(wide_channel.chunks(width)) {
-                            row.write_copy_of_slice(&wide_row[k * l.image_columns..][..out_width]);
+                        } else {
+                            // Each row of a channel's wide grid holds every image's output row.
+                            for (row, wide_row) in channel.chunks_exact_mut(out_width).zip(wide_channel.chunks(width)) {
+                                row.write_copy_of_slice(&wide_row[k * l.image_columns..][..out_width]);
+                            }
                         }
                     }
                 }
@@ -902,8 +898,8 @@ mod tests {
     }
 
     /// Small maps in groups of at least a vector of images, which the forward puts in its lanes:
-    /// ResNet's 4×4 and 8×8 layers, a strided one, a 1×1 shortcut, groups of a vector and a half
-    /// (lanes past the images), padding 2.
+    /// ResNet's 4×4 and 8×8 layers, strided ones with and without padding, groups of a vector and
+    /// a half (lanes past the images), a 5×5 kernel with padding 2.
     fn lane_geometries() -> Vec<ConvGeometry> {
         let g = |batch, c_in, height, width, c_out, kernel, stride, padding| ConvGeometry { batch, c_in, height, width, c_out, kernel, stride, padding };
         let geometries = vec![
