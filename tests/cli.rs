@@ -352,7 +352,10 @@ fn a_run_on_a_relative_data_path_resumes_from_another_folder() {
     fs::write(data.join("data_batch_1.bin"), cifar::encode(&images, &labels, None)).unwrap();
     let recipe = tiny_recipe(dir.path(), "simsiam");
     let jem_in = |cwd: &Path, args: &[&str]| Command::new(env!("CARGO_BIN_EXE_jem")).current_dir(cwd).args(args).output().expect("run jem");
-    let o = jem_in(dir.path(), &["pretrain", "--recipe", recipe.to_str().unwrap(), "--data", "cifar", "--out", "run", "--epochs", "1", "--quiet"]);
+    let o = jem_in(
+        dir.path(),
+        &["pretrain", "--recipe", recipe.to_str().unwrap(), "--data", "cifar", "--out", "run", "--epochs", "1", "--quiet"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let run = dir.path().join("run");
     let config = fs::read_to_string(run.join("config.toml")).unwrap();
@@ -422,16 +425,26 @@ fn pretrain_errors_are_one_clear_line() {
     assert!(!stderr(&o).contains("panicked"));
     // Views larger than the images: the ImageNet variant on 32-pixel shapes.
     let big = dir.path().join("big.toml");
-    fs::write(&big, fs::read_to_string(tiny_recipe(dir.path(), "simclr")).unwrap().replace("variant = \"cifar\"", "variant = \"imagenet\"")).unwrap();
+    fs::write(
+        &big,
+        fs::read_to_string(tiny_recipe(dir.path(), "simclr")).unwrap().replace("variant = \"cifar\"", "variant = \"imagenet\""),
+    )
+    .unwrap();
     let o = jem(&["pretrain", "--recipe", big.to_str().unwrap()]);
-    assert!(!o.status.success() && stderr(&o).contains("views of 224 px are larger than the images (32×32)") && stderr(&o).contains("variant"), "{}", stderr(&o));
+    assert!(
+        !o.status.success() && stderr(&o).contains("views of 224 px are larger than the images (32×32)") && stderr(&o).contains("variant"),
+        "{}",
+        stderr(&o)
+    );
     // An unknown method names the choices; a queue that does not hold whole batches says what would.
     let unknown = dir.path().join("unknown.toml");
-    fs::write(&unknown, fs::read_to_string(tiny_recipe(dir.path(), "simclr")).unwrap().replace("name = \"simclr\"", "name = \"mocov9\"")).unwrap();
+    fs::write(&unknown, fs::read_to_string(tiny_recipe(dir.path(), "simclr")).unwrap().replace("name = \"simclr\"", "name = \"mocov9\""))
+        .unwrap();
     let o = jem(&["pretrain", "--recipe", unknown.to_str().unwrap()]);
     assert!(!o.status.success() && stderr(&o).contains("mocov9") && stderr(&o).contains("moco_v2"), "{}", stderr(&o));
     let queue = dir.path().join("queue.toml");
-    fs::write(&queue, fs::read_to_string(tiny_recipe(dir.path(), "moco_v2")).unwrap().replace("queue_size = 1024", "queue_size = 1000")).unwrap();
+    fs::write(&queue, fs::read_to_string(tiny_recipe(dir.path(), "moco_v2")).unwrap().replace("queue_size = 1024", "queue_size = 1000"))
+        .unwrap();
     let o = jem(&["pretrain", "--recipe", queue.to_str().unwrap()]);
     assert!(!o.status.success() && stderr(&o).contains("queue_size = 1000 is not a multiple of train.batch_size = 32"), "{}", stderr(&o));
 }
@@ -439,7 +452,23 @@ fn pretrain_errors_are_one_clear_line() {
 #[test]
 fn bench_train_reports_the_median_step_as_json() {
     for method in ["reference", "simsiam"] {
-        let o = jem(&["bench", "train", "--model", "convnet", "--width", "4", "--batch", "8", "--steps", "1", "--threads", "1", "--method", method, "--json"]);
+        let o = jem(&[
+            "bench",
+            "train",
+            "--model",
+            "convnet",
+            "--width",
+            "4",
+            "--batch",
+            "8",
+            "--steps",
+            "1",
+            "--threads",
+            "1",
+            "--method",
+            method,
+            "--json",
+        ]);
         assert!(o.status.success(), "{}", stderr(&o));
         let record: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
         let median = record["step_s_median"].as_f64().unwrap();
@@ -476,7 +505,10 @@ fn a_damaged_checkpoint_is_detected_and_the_previous_one_used() {
     assert!(o.status.success(), "{}", stderr(&o));
     let checkpoints = run.join("checkpoints");
     assert!(checkpoints.join("epoch-0001").is_dir() && checkpoints.join("epoch-0002").is_dir());
-    assert!(!fs::read_dir(&checkpoints).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains("partial")), "no temporary left behind");
+    assert!(
+        !fs::read_dir(&checkpoints).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains("partial")),
+        "no temporary left behind"
+    );
     // Truncate the newest model, as a full disk would.
     let model = checkpoints.join("epoch-0002/model.bpk");
     let bytes = fs::read(&model).unwrap();
@@ -523,7 +555,10 @@ fn a_full_disk_while_checkpointing_keeps_the_previous_checkpoint() {
     assert!(err.contains("cannot save the model") && err.contains("previous checkpoints are intact"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(fs::read_to_string(checkpoints.join("latest")).unwrap().trim(), "epoch-0001");
-    assert!(!fs::read_dir(&checkpoints).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains("partial")), "the half-written copy is removed");
+    assert!(
+        !fs::read_dir(&checkpoints).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains("partial")),
+        "the half-written copy is removed"
+    );
     let o = jem(&["eval", "knn", "--checkpoint", run.to_str().unwrap(), "--k", "5"]);
     assert!(o.status.success() && !stderr(&o).contains("warning"), "{}", stderr(&o));
 }
@@ -568,7 +603,8 @@ fn an_interrupted_run_resumes_to_the_same_loss_curve() {
     for stop_after in ["3", "4"] {
         // Part-way through the first epoch, and at its end.
         let run = dir.path().join(format!("stopped-{stop_after}"));
-        let o = jem(&["pretrain", "--recipe", recipe.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet", "--stop-after", stop_after]);
+        let o =
+            jem(&["pretrain", "--recipe", recipe.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet", "--stop-after", stop_after]);
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(stdout(&o).contains(&format!("interrupted after step {stop_after}")) && stdout(&o).contains("--resume"), "{}", stdout(&o));
         assert_eq!(step_losses(&run).len(), stop_after.parse::<usize>().unwrap());

@@ -161,9 +161,7 @@ mod tests {
         assert!(Image::decode(&png[..png.len() / 2]).is_err());
         let mut jpeg = Vec::new();
         let img = gradient(32, 32);
-        image::codecs::jpeg::JpegEncoder::new(&mut jpeg)
-            .encode(&img.pixels, 32, 32, image::ExtendedColorType::Rgb8)
-            .unwrap();
+        image::codecs::jpeg::JpegEncoder::new(&mut jpeg).encode(&img.pixels, 32, 32, image::ExtendedColorType::Rgb8).unwrap();
         assert!(Image::decode(&jpeg).is_ok());
         assert!(Image::decode(&jpeg[..jpeg.len() * 2 / 3]).is_err());
     }

@@ -22,8 +22,8 @@ pub mod image;
 pub mod kernel;
 pub mod loss;
 pub mod method;
-pub mod recipe;
 pub mod model;
+pub mod recipe;
 pub mod rng;
 pub mod train;
 

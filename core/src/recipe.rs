@@ -244,11 +244,7 @@ impl AugmentConfig {
 }
 
 fn check_scale(s: (f32, f32), name: &str) -> Result<(f32, f32), String> {
-    if 0.0 < s.0 && s.0 <= s.1 && s.1 <= 1.0 {
-        Ok(s)
-    } else {
-        Err(format!("augment.{name} {s:?} must satisfy 0 < min ≤ max ≤ 1"))
-    }
+    if 0.0 < s.0 && s.0 <= s.1 && s.1 <= 1.0 { Ok(s) } else { Err(format!("augment.{name} {s:?} must satisfy 0 < min ≤ max ≤ 1")) }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -298,7 +294,11 @@ impl Recipe {
     pub fn validate(&self) -> Result<(), String> {
         let t = &self.train;
         if t.batch_size < 2 {
-            return Err(format!("train.batch_size is {}; {} needs at least 2 samples per batch for its batch statistics", t.batch_size, self.method.name()));
+            return Err(format!(
+                "train.batch_size is {}; {} needs at least 2 samples per batch for its batch statistics",
+                t.batch_size,
+                self.method.name()
+            ));
         }
         if !(t.base_lr > 0.0 && t.base_lr.is_finite()) {
             return Err(format!("train.base_lr must be positive, got {}", t.base_lr));
@@ -390,7 +390,8 @@ mod tests {
     #[test]
     fn multi_crop_overrides_touch_only_the_local_crops() {
         // SwAV's CIFAR preset: 2 global views of 32 px and 4 local crops of 16 px.
-        let a = augment("preset = 'swav'\nlocal_crops = 3\nlocal_size = 12\nlocal_crop_scale = [0.1, 0.3]\ncrop_scale = [0.5, 1.0]").unwrap();
+        let a =
+            augment("preset = 'swav'\nlocal_crops = 3\nlocal_size = 12\nlocal_crop_scale = [0.1, 0.3]\ncrop_scale = [0.5, 1.0]").unwrap();
         let sizes: Vec<usize> = a.views.iter().map(|v| v.size).collect();
         assert_eq!(sizes, [32, 32, 12, 12, 12]);
         assert_eq!((a.views[0].crop_scale, a.views[4].crop_scale), ((0.5, 1.0), (0.1, 0.3)));
@@ -405,7 +406,10 @@ mod tests {
         let a = augment("preset = 'dino'\nmask_ratio = 0.6").unwrap();
         assert_eq!(a.views[0].masking, Some(Masking::block(4, 0.6)));
         assert!(a.views[2].masking.is_none(), "local crops stay unmasked");
-        assert_eq!(augment("preset = 'simclr'\nmask_ratio = 0.75\nmask_kind = 'random'").unwrap().views[1].masking, Some(Masking::random(4, 0.75)));
+        assert_eq!(
+            augment("preset = 'simclr'\nmask_ratio = 0.75\nmask_kind = 'random'").unwrap().views[1].masking,
+            Some(Masking::random(4, 0.75))
+        );
         assert!(augment("preset = 'simclr'\nmask_ratio = 1.0").unwrap_err().contains("mask_ratio"));
         assert!(augment("preset = 'simclr'\nmask_ratio = 0.5\nmask_patch = 64").unwrap_err().contains("mask_patch"));
         assert!(augment("preset = 'simclr'\nlocal_crops = 1\nlocal_size = 40").unwrap_err().contains("local_size"));

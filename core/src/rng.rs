@@ -94,8 +94,18 @@ mod tests {
 
     #[test]
     fn same_seed_same_stream_different_key_different_stream() {
-        let a: Vec<u64> = (0..4).map({ let mut r = Rng::new(7); move |_| r.next_u64() }).collect();
-        let b: Vec<u64> = (0..4).map({ let mut r = Rng::new(7); move |_| r.next_u64() }).collect();
+        let a: Vec<u64> = (0..4)
+            .map({
+                let mut r = Rng::new(7);
+                move |_| r.next_u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..4)
+            .map({
+                let mut r = Rng::new(7);
+                move |_| r.next_u64()
+            })
+            .collect();
         assert_eq!(a, b);
         assert_ne!(Rng::for_view(1, 0, 5, 0).next_u64(), Rng::for_view(1, 0, 5, 1).next_u64());
         assert_ne!(Rng::for_view(1, 0, 5, 0).next_u64(), Rng::for_view(1, 1, 5, 0).next_u64());

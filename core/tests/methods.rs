@@ -64,10 +64,22 @@ fn targets_get_no_gradient_and_online_networks_do() {
         let out = model.step(&random_views(8, &device), &AT_START);
         let grads = out.loss.backward();
         let (online, target) = match &model {
-            Model::Byol(m) => (gradient_counts(&m.backbone, &grads), gradient_counts(&m.target_backbone, &grads).0 + gradient_counts(&m.target_projector, &grads).0),
-            Model::MocoV2(m) => (gradient_counts(&m.backbone, &grads), gradient_counts(&m.key_backbone, &grads).0 + gradient_counts(&m.key_projector, &grads).0),
-            Model::MocoV3(m) => (gradient_counts(&m.backbone, &grads), gradient_counts(&m.key_backbone, &grads).0 + gradient_counts(&m.key_projector, &grads).0),
-            Model::Dino(m) => (gradient_counts(&m.backbone, &grads), gradient_counts(&m.teacher_backbone, &grads).0 + gradient_counts(&m.teacher_head, &grads).0),
+            Model::Byol(m) => (
+                gradient_counts(&m.backbone, &grads),
+                gradient_counts(&m.target_backbone, &grads).0 + gradient_counts(&m.target_projector, &grads).0,
+            ),
+            Model::MocoV2(m) => (
+                gradient_counts(&m.backbone, &grads),
+                gradient_counts(&m.key_backbone, &grads).0 + gradient_counts(&m.key_projector, &grads).0,
+            ),
+            Model::MocoV3(m) => (
+                gradient_counts(&m.backbone, &grads),
+                gradient_counts(&m.key_backbone, &grads).0 + gradient_counts(&m.key_projector, &grads).0,
+            ),
+            Model::Dino(m) => (
+                gradient_counts(&m.backbone, &grads),
+                gradient_counts(&m.teacher_backbone, &grads).0 + gradient_counts(&m.teacher_head, &grads).0,
+            ),
             _ => unreachable!(),
         };
         assert!(online.0 > 0, "{name}: the online backbone got no gradient");
@@ -128,7 +140,8 @@ fn swav_prototypes_are_frozen_for_the_first_epoch_and_stay_unit_norm() {
     let initial = prototypes(&model);
     let optimizer = jem_core::train::OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 0.0 };
     // Two steps per epoch: steps 0 and 1 are the first epoch.
-    let mut trainer = Trainer::new(model, &optimizer, Schedule { peak: 0.5, min: 0.5, warmup_steps: 0, total_steps: 6, steps_per_epoch: 2 });
+    let mut trainer =
+        Trainer::new(model, &optimizer, Schedule { peak: 0.5, min: 0.5, warmup_steps: 0, total_steps: 6, steps_per_epoch: 2 });
     let views = random_views(16, &device);
     for _ in 0..2 {
         trainer.step(&views);
@@ -214,7 +227,9 @@ fn short_run(recipe: &str, side: usize, epochs: usize) -> ShortRun {
 fn learns_without_collapse(name: &str, recipe: &str, side: usize, epochs: usize, min_gain: f64) {
     let run = short_run(recipe, side, epochs);
     let (before, after, first_std, last_std) = (run.before, run.after, run.stds[0], *run.stds.last().unwrap());
-    eprintln!("{name} on shapes ({side} px), {epochs} epochs: kNN {before:.1}% → {after:.1}%, embedding std {first_std:.4} → {last_std:.4}");
+    eprintln!(
+        "{name} on shapes ({side} px), {epochs} epochs: kNN {before:.1}% → {after:.1}%, embedding std {first_std:.4} → {last_std:.4}"
+    );
     assert!(after > before + min_gain, "{name}: kNN {before:.1}% → {after:.1}%");
     assert!(last_std > 0.25 * first_std, "{name} collapsed: embedding std {first_std} → {last_std}");
 }
@@ -251,7 +266,10 @@ fn swav_learns_shapes() {
     let run = short_run(include_str!("../../recipes/shapes/swav.toml"), 32, 10);
     let (start, end) = run.loss_start_end(20);
     let (first_std, last_std) = (run.stds[0], *run.stds.last().unwrap());
-    eprintln!("SwAV on shapes (32 px), 10 epochs: loss {start:.4} → {end:.4}, kNN {:.1}% → {:.1}%, embedding std {first_std:.4} → {last_std:.4}", run.before, run.after);
+    eprintln!(
+        "SwAV on shapes (32 px), 10 epochs: loss {start:.4} → {end:.4}, kNN {:.1}% → {:.1}%, embedding std {first_std:.4} → {last_std:.4}",
+        run.before, run.after
+    );
     assert!(end < start - 0.15, "SwAV: loss {start} → {end}");
     assert!(last_std > 0.25 * first_std, "SwAV collapsed: embedding std {first_std} → {last_std}");
 }
@@ -316,7 +334,8 @@ fn the_queue_survives_a_checkpoint_round_trip_and_the_target_stays_untrained() {
     let config = MethodConfig::MocoV2(jem_core::method::MocoV2Config { queue_size: 16, ..Default::default() });
     let optimizer = jem_core::train::OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 0.0 };
     let model = config.init(&tiny_backbone(), &device).unwrap();
-    let mut trainer = Trainer::new(model, &optimizer, Schedule { peak: 0.1, min: 0.1, warmup_steps: 0, total_steps: 4, steps_per_epoch: 2 });
+    let mut trainer =
+        Trainer::new(model, &optimizer, Schedule { peak: 0.1, min: 0.1, warmup_steps: 0, total_steps: 4, steps_per_epoch: 2 });
     trainer.step(&random_views(8, &device));
     let saved = trainer.model().clone().into_record().into_bytes().unwrap();
     let fresh = config.init(&tiny_backbone(), &device).unwrap();

@@ -30,7 +30,11 @@ fn train(method: MethodConfig, optimizer: OptimizerConfig, lr: f64, epochs: u64,
     let augment = shapes_augment();
     let batch = 128;
     let steps = epochs as usize * (train.len() / batch);
-    let mut trainer = Trainer::new(model, &optimizer, Schedule { peak: lr, min: 0.0, warmup_steps: 0, total_steps: steps, steps_per_epoch: train.len() / batch });
+    let mut trainer = Trainer::new(
+        model,
+        &optimizer,
+        Schedule { peak: lr, min: 0.0, warmup_steps: 0, total_steps: steps, steps_per_epoch: train.len() / batch },
+    );
     let mut log = Vec::new();
     for epoch in 0..epochs {
         for indices in EpochPlan::new(train.len(), batch, true, true, 0, epoch).batches {
@@ -66,12 +70,16 @@ fn simclr_learns_shapes_better_than_random_init() {
     let optimizer = OptimizerConfig::AdamW { weight_decay: 1e-4, beta1: 0.9, beta2: 0.999 };
     let device = Device::flex().autodiff();
     device.seed(0);
-    let random = method.init(&BackboneConfig { arch: "convnet".into(), width: 16, stem: Stem::Cifar, ..Default::default() }, &device).unwrap();
+    let random =
+        method.init(&BackboneConfig { arch: "convnet".into(), width: 16, stem: Stem::Cifar, ..Default::default() }, &device).unwrap();
     let before = knn_top1(&random, &train_set, &test_set);
     let (trainer, log) = train(method, optimizer, 3e-3, 30, &train_set);
     let after = knn_top1(trainer.model(), &train_set, &test_set);
     let (first, last) = (mean_loss(&log[..8]), mean_loss(&log[log.len() - 8..]));
-    eprintln!("SimCLR on shapes: loss {first:.3} → {last:.3}, kNN top-1 {before:.1}% → {after:.1}%, std {:.3}", log.last().unwrap().embedding_std);
+    eprintln!(
+        "SimCLR on shapes: loss {first:.3} → {last:.3}, kNN top-1 {before:.1}% → {after:.1}%, std {:.3}",
+        log.last().unwrap().embedding_std
+    );
     assert!(last < first - 0.3, "loss did not decrease: {first} → {last}");
     assert!(log.last().unwrap().embedding_std > 0.3 / 8.0, "embedding collapsed");
     assert!(after > before + 5.0, "kNN {before} → {after}");
@@ -137,8 +145,11 @@ fn browser_simsiam_learns_in_30_steps_and_collapses_without_stop_gradient() {
     let (_, without) = browser_simsiam(false, 150);
     let stds: Vec<f32> = without.iter().map(|s| s.embedding_std).collect();
     let collapsed_at = stds.iter().position(|s| *s < 0.05 * stds[0]);
-    eprintln!("browser SimSiam: loss {first:.3} → {last:.3}; without stop-gradient std {:.4} → {:.4}, below 5 % at step {collapsed_at:?}", stds[0], stds.last().unwrap());
+    eprintln!(
+        "browser SimSiam: loss {first:.3} → {last:.3}; without stop-gradient std {:.4} → {:.4}, below 5 % at step {collapsed_at:?}",
+        stds[0],
+        stds.last().unwrap()
+    );
     assert!(last < first, "loss did not decrease: {first} → {last}");
     assert!(collapsed_at.is_some(), "no collapse within 150 steps: {stds:?}");
 }
-

@@ -19,11 +19,21 @@ use rayon::prelude::*;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
     /// Built-in procedural shapes: `shapes` or `shapes:RESOLUTION`.
-    Shapes { resolution: usize, seed: u64 },
-    Cifar { dir: PathBuf, kind: CifarKind },
-    Stl10 { dir: PathBuf },
+    Shapes {
+        resolution: usize,
+        seed: u64,
+    },
+    Cifar {
+        dir: PathBuf,
+        kind: CifarKind,
+    },
+    Stl10 {
+        dir: PathBuf,
+    },
     /// `root/<class>/<image>`, or `root/{train,val}/<class>/<image>`.
-    ImageFolder { root: PathBuf },
+    ImageFolder {
+        root: PathBuf,
+    },
 }
 
 /// Options that change how a dataset is read.
@@ -328,7 +338,12 @@ impl ImageReader for ImageFiles {
     fn read(&self, index: usize) -> Result<Image, DataError> {
         let path = &self.0[index];
         let problem = |what: String| {
-            DataError::new(path.display().to_string(), format!("{what} (only its header was checked when the dataset was opened; replace the file and resume, or remove it and start a new run)"))
+            DataError::new(
+                path.display().to_string(),
+                format!(
+                    "{what} (only its header was checked when the dataset was opened; replace the file and resume, or remove it and start a new run)"
+                ),
+            )
         };
         let bytes = fs::read(path).map_err(|e| problem(format!("cannot read: {e}")))?;
         Image::decode(&bytes).map_err(|e| problem(format!("cannot decode: {e}")))

@@ -14,7 +14,9 @@ pub fn parse(name: &str) -> Result<Device> {
 }
 
 fn not_compiled(name: &str) -> anyhow::Error {
-    anyhow::anyhow!("--device {name}: this jem was built without the '{name}' backend; rebuild with `cargo build --release -p jem --features {name}`")
+    anyhow::anyhow!(
+        "--device {name}: this jem was built without the '{name}' backend; rebuild with `cargo build --release -p jem --features {name}`"
+    )
 }
 
 #[cfg(feature = "wgpu")]

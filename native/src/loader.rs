@@ -6,8 +6,8 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
 use jem_core::augment::MultiViewAugment;
-use jem_core::data::{DataError, Dataset};
 use jem_core::data::batch::{EpochPlan, MultiViewBatch, augment_sample};
+use jem_core::data::{DataError, Dataset};
 use rayon::prelude::*;
 
 #[derive(Debug, Clone, Copy)]
@@ -30,7 +30,13 @@ pub struct EpochLoader {
 
 /// Augments `indices` of `dataset` on the rayon pool (decoding them there too when the dataset
 /// is read on demand).
-pub fn augment_parallel(augment: &MultiViewAugment, dataset: &Dataset, indices: &[usize], seed: u64, epoch: u64) -> Result<MultiViewBatch, DataError> {
+pub fn augment_parallel(
+    augment: &MultiViewAugment,
+    dataset: &Dataset,
+    indices: &[usize],
+    seed: u64,
+    epoch: u64,
+) -> Result<MultiViewBatch, DataError> {
     let mut batch = MultiViewBatch::allocate(augment, dataset, indices);
     batch.sample_slots().into_par_iter().zip(indices.par_iter()).try_for_each(|(slots, &index)| {
         augment_sample(augment, &*dataset.image(index)?, seed, epoch, index, slots);

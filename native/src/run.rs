@@ -54,7 +54,8 @@ impl RunDir {
     pub fn open(path: &Path, recipe: &Recipe, resume: bool) -> Result<Self> {
         fs::create_dir_all(path.join("checkpoints")).with_context(|| format!("{}: cannot create the run folder", path.display()))?;
         if !resume {
-            fs::write(path.join("config.toml"), recipe.to_toml()).with_context(|| format!("{}: cannot write config.toml", path.display()))?;
+            fs::write(path.join("config.toml"), recipe.to_toml())
+                .with_context(|| format!("{}: cannot write config.toml", path.display()))?;
         }
         let metrics = fs::OpenOptions::new().create(true).append(resume).write(true).truncate(!resume).open(path.join("metrics.jsonl"))?;
         Ok(Self { path: path.to_path_buf(), metrics: BufWriter::new(metrics) })
@@ -79,7 +80,9 @@ impl RunDir {
         let partial = checkpoints.join(format!(".{name}.partial"));
         let _ = fs::remove_dir_all(&partial);
         fs::create_dir_all(&partial)?;
-        let failed = |what: &str, e: &dyn std::fmt::Debug| anyhow::anyhow!("{}: cannot save the {what}: {e:?}; the previous checkpoints are intact", partial.display());
+        let failed = |what: &str, e: &dyn std::fmt::Debug| {
+            anyhow::anyhow!("{}: cannot save the {what}: {e:?}; the previous checkpoints are intact", partial.display())
+        };
         let write = || -> Result<()> {
             model.clone().save_file(partial.join("model.bpk")).map_err(|e| failed("model", &e))?;
             optimizer.save(partial.join("optimizer.bpk")).map_err(|e| failed("optimizer", &e))?;
@@ -160,7 +163,11 @@ fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
 /// A run's checkpoint folders, newest first.
 fn checkpoint_dirs(run: &Path) -> Result<Vec<PathBuf>> {
     let mut dirs: Vec<PathBuf> = match fs::read_dir(run.join("checkpoints")) {
-        Ok(entries) => entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("epoch-")) && p.is_dir()).collect(),
+        Ok(entries) => entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("epoch-")) && p.is_dir())
+            .collect(),
         Err(_) => Vec::new(),
     };
     dirs.sort();
@@ -193,7 +200,11 @@ pub fn verify_checkpoint(dir: &Path) -> Result<CheckpointState> {
 /// part measured).
 pub fn logged_value(run: &Path, key: &str) -> Option<f64> {
     let metrics = fs::read_to_string(run.join("metrics.jsonl")).ok()?;
-    metrics.lines().rev().filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()).find_map(|record| record.get(key)?.as_f64())
+    metrics
+        .lines()
+        .rev()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find_map(|record| record.get(key)?.as_f64())
 }
 
 /// The recipe a run folder was made with.
@@ -233,7 +244,8 @@ pub fn load_model(model: Model, checkpoint: &Path) -> Result<Model> {
 
 /// Where training stood at a checkpoint that [`find_checkpoint`] has already verified.
 pub fn load_progress(checkpoint: &Path) -> Result<Progress> {
-    let text = fs::read_to_string(checkpoint.join("state.json")).with_context(|| format!("{}: missing state.json", checkpoint.display()))?;
+    let text =
+        fs::read_to_string(checkpoint.join("state.json")).with_context(|| format!("{}: missing state.json", checkpoint.display()))?;
     let state: CheckpointState = serde_json::from_str(&text).with_context(|| format!("{}: state.json is damaged", checkpoint.display()))?;
     Ok(state.progress)
 }

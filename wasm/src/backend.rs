@@ -24,11 +24,14 @@ async fn webgpu() -> Result<Device, String> {
         return Ok(device);
     }
     // wgpu panics (rather than failing) where there is no `navigator.gpu`: ask first.
-    let property = |object: &wasm_bindgen::JsValue, name: &str| js_sys::Reflect::get(object, &name.into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
+    let property = |object: &wasm_bindgen::JsValue, name: &str| {
+        js_sys::Reflect::get(object, &name.into()).ok().filter(|v| !v.is_undefined() && !v.is_null())
+    };
     if property(&js_sys::global(), "navigator").and_then(|n| property(&n, "gpu")).is_none() {
         return Err("WebGPU is not available here (no navigator.gpu); use the CPU backend".into());
     }
-    let device = Device::wgpu_options().init_async().await.map_err(|e| format!("WebGPU is not available here ({e}); use the CPU backend"))?;
+    let device =
+        Device::wgpu_options().init_async().await.map_err(|e| format!("WebGPU is not available here ({e}); use the CPU backend"))?;
     WEBGPU.with(|w| *w.borrow_mut() = Some(device.clone()));
     Ok(device)
 }

@@ -205,6 +205,7 @@ fn merge(into: &mut serde_json::Value, from: serde_json::Value) {
 /// image count.
 #[wasm_bindgen]
 pub fn cifar_image_count(bytes: &[u8], name: &str) -> Result<usize, JsError> {
-    let dataset = jem_core::data::cifar::parse(bytes, jem_core::data::cifar::CifarKind::Cifar10, name).map_err(|e| JsError::new(&e.to_string()))?;
+    let dataset =
+        jem_core::data::cifar::parse(bytes, jem_core::data::cifar::CifarKind::Cifar10, name).map_err(|e| JsError::new(&e.to_string()))?;
     Ok(dataset.len())
 }

@@ -74,7 +74,11 @@ impl Session {
             Some(bytes) => {
                 let all = cifar::parse(&bytes, CifarKind::Cifar10, "the uploaded file").map_err(|e| e.to_string())?;
                 if all.len() < 2 * HELD_OUT {
-                    return Err(format!("the uploaded file has {} images; upload at least {} (a CIFAR-10 batch has 10,000)", all.len(), 2 * HELD_OUT));
+                    return Err(format!(
+                        "the uploaded file has {} images; upload at least {} (a CIFAR-10 batch has 10,000)",
+                        all.len(),
+                        2 * HELD_OUT
+                    ));
                 }
                 all.hold_out(HELD_OUT)
             }
@@ -134,7 +138,8 @@ impl Session {
                 (s.trainer.step_deferred(&batch), s.epoch)
             };
             let stats = pending.read_async().await.map_err(js_error)?;
-            let terms: serde_json::Map<String, serde_json::Value> = stats.terms.iter().map(|(name, v)| (name.to_string(), json!(v))).collect();
+            let terms: serde_json::Map<String, serde_json::Value> =
+                stats.terms.iter().map(|(name, v)| (name.to_string(), json!(v))).collect();
             let record = json!({"step": stats.step, "epoch": epoch, "lr": stats.lr, "loss": stats.loss, "terms": terms, "embedding_std": stats.embedding_std});
             Ok(JsValue::from_str(&record.to_string()))
         })
@@ -165,7 +170,8 @@ impl Session {
             let std = per_dimension_std(&queries.0, n, d);
             let mean_std = std.iter().sum::<f32>() / d.max(1) as f32;
             let pca = pca_2d(&queries.0, n, d);
-            let record = json!({"knn_top1": knn, "std": std, "mean_std": mean_std, "pca": pca, "labels": s.test.labels, "classes": s.train.classes});
+            let record =
+                json!({"knn_top1": knn, "std": std, "mean_std": mean_std, "pca": pca, "labels": s.test.labels, "classes": s.train.classes});
             Ok(JsValue::from_str(&record.to_string()))
         })
     }
@@ -189,7 +195,8 @@ impl Session {
                 v.iter().map(|x| x / norm).collect::<Vec<f32>>()
             };
             let q = unit(&query.0);
-            let mut scored: Vec<(usize, f32)> = bank.0.chunks(d).enumerate().map(|(i, row)| (i, unit(row).iter().zip(&q).map(|(a, b)| a * b).sum())).collect();
+            let mut scored: Vec<(usize, f32)> =
+                bank.0.chunks(d).enumerate().map(|(i, row)| (i, unit(row).iter().zip(&q).map(|(a, b)| a * b).sum())).collect();
             scored.sort_by(|a, b| b.1.total_cmp(&a.1));
             let found: Vec<serde_json::Value> = scored
                 .iter()

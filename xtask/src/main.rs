@@ -73,7 +73,11 @@ fn wasm(profile: &str) -> Result<PathBuf> {
     for (name, web) in [("web", true), ("node", false)] {
         let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
         bindgen.input_path(&module);
-        if web { bindgen.web(true)?; } else { bindgen.nodejs(true)?; }
+        if web {
+            bindgen.web(true)?;
+        } else {
+            bindgen.nodejs(true)?;
+        }
         bindgen.typescript(web).generate(out.join(name)).with_context(|| format!("wasm-bindgen ({name})"))?;
     }
     eprintln!("xtask: bindings in {}", out.display());
@@ -99,7 +103,14 @@ fn web(optimize: bool) -> Result<()> {
         if !wasm_opt.exists() {
             bail!("{} is missing: run `npm ci` (it installs binaryen), or `cargo xtask web --no-opt`", wasm_opt.display());
         }
-        let features = ["--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext", "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue"];
+        let features = [
+            "--enable-bulk-memory",
+            "--enable-nontrapping-float-to-int",
+            "--enable-sign-ext",
+            "--enable-mutable-globals",
+            "--enable-reference-types",
+            "--enable-multivalue",
+        ];
         run(Command::new(&wasm_opt).args(["-Oz", "--strip-debug"]).args(features).arg(&module).arg("-o").arg(&module))?;
     }
     let bytes = std::fs::read(&module)?;
@@ -107,7 +118,13 @@ fn web(optimize: bool) -> Result<()> {
     gz.write_all(&bytes)?;
     let gzipped = gz.finish()?.len();
     let mb = |n: usize| n as f64 / 1e6;
-    eprintln!("xtask: demo in {}: jem_wasm_bg.wasm {:.1} MB ({:.1} MB gzipped){}", dist.display(), mb(bytes.len()), mb(gzipped), if optimize { "" } else { ", not optimised" });
+    eprintln!(
+        "xtask: demo in {}: jem_wasm_bg.wasm {:.1} MB ({:.1} MB gzipped){}",
+        dist.display(),
+        mb(bytes.len()),
+        mb(gzipped),
+        if optimize { "" } else { ", not optimised" }
+    );
     Ok(())
 }
 

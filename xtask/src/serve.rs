@@ -40,7 +40,11 @@ fn respond(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
         Some((file, body)) => ("200 OK", content_type(&file), body),
         None => ("404 Not Found", "text/plain; charset=utf-8", format!("not found: {path}\n").into_bytes()),
     };
-    write!(stream, "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n", body.len())?;
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
     stream.write_all(&body)
 }
 

@@ -16,11 +16,7 @@ pub struct GaussianBlur {
 impl GaussianBlur {
     /// The kernel size used for an image of side `size`.
     pub fn kernel_size_for(&self, size: usize) -> usize {
-        if self.kernel_size > 0 {
-            self.kernel_size | 1
-        } else {
-            ((size / 10) | 1).max(3)
-        }
+        if self.kernel_size > 0 { self.kernel_size | 1 } else { ((size / 10) | 1).max(3) }
     }
 }
 

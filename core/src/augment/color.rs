@@ -183,7 +183,12 @@ mod tests {
         assert!(close(&img, &sample(), 1e-7));
         adjust_contrast(&mut img, 0.0);
         // mean of 0.299R+0.587G+0.114B over the 4 pixels, computed by hand:
-        let grays = [0.299 * 0.9 + 0.587 * 0.2 + 0.114 * 0.1, 0.299 * 0.1 + 0.587 * 0.8 + 0.114 * 0.3, 0.5, 0.299 * 0.3 + 0.587 * 0.6 + 0.114 * 0.95];
+        let grays = [
+            0.299 * 0.9 + 0.587 * 0.2 + 0.114 * 0.1,
+            0.299 * 0.1 + 0.587 * 0.8 + 0.114 * 0.3,
+            0.5,
+            0.299 * 0.3 + 0.587 * 0.6 + 0.114 * 0.95,
+        ];
         let mean: f32 = grays.iter().sum::<f32>() / 4.0;
         assert!(img.iter().all(|v| (v - mean).abs() < 1e-6));
     }

@@ -123,11 +123,7 @@ impl ViewTransform {
 
     /// Writes the augmented view, planar `[3, size, size]` in `[0, 1]` (before normalisation).
     pub fn augment(&self, img: &Image, rng: &mut Rng, out: &mut [f32]) {
-        let crop = if self.crop_scale == (1.0, 1.0) {
-            CropBox::whole(img)
-        } else {
-            self.crop().sample_box(img.width, img.height, rng)
-        };
+        let crop = if self.crop_scale == (1.0, 1.0) { CropBox::whole(img) } else { self.crop().sample_box(img.width, img.height, rng) };
         crop::resize_crop(img, crop, self.size, out);
         if rng.chance(self.flip_p) {
             for row in out.chunks_exact_mut(self.size) {

@@ -86,9 +86,9 @@ impl Preset {
         const BYOL: [f32; 4] = [0.4, 0.4, 0.2, 0.1];
         match self {
             Preset::SimClr => MultiViewAugment::symmetric(view(global, (0.08, 1.0), STRONG, 0.5, 0.0), 2),
-            Preset::Byol | Preset::Vicreg | Preset::Barlow => MultiViewAugment {
-                views: vec![view(global, (0.08, 1.0), BYOL, 1.0, 0.0), view(global, (0.08, 1.0), BYOL, 0.1, 0.2)],
-            },
+            Preset::Byol | Preset::Vicreg | Preset::Barlow => {
+                MultiViewAugment { views: vec![view(global, (0.08, 1.0), BYOL, 1.0, 0.0), view(global, (0.08, 1.0), BYOL, 0.1, 0.2)] }
+            }
             Preset::SwAV => {
                 let locals = if cifar { 4 } else { 6 };
                 let mut views = vec![view(global, (0.14, 1.0), STRONG, 0.5, 0.0); 2];

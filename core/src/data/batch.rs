@@ -98,11 +98,8 @@ impl MultiViewBatch {
     /// Uploads the batch to `device`.
     pub fn to_tensors(&self, device: &Device) -> TensorBatch {
         let b = self.len();
-        let views = self
-            .views
-            .iter()
-            .map(|v| Tensor::<4>::from_data(TensorData::new(v.pixels.clone(), [b, 3, v.size, v.size]), device))
-            .collect();
+        let views =
+            self.views.iter().map(|v| Tensor::<4>::from_data(TensorData::new(v.pixels.clone(), [b, 3, v.size, v.size]), device)).collect();
         let masks = self
             .views
             .iter()
@@ -122,7 +119,13 @@ pub fn augment_sample(augment: &MultiViewAugment, image: &Image, seed: u64, epoc
 
 /// Augments a batch on the calling thread. Fails only for an on-demand dataset whose image
 /// cannot be read.
-pub fn augment_batch(augment: &MultiViewAugment, dataset: &Dataset, indices: &[usize], seed: u64, epoch: u64) -> Result<MultiViewBatch, DataError> {
+pub fn augment_batch(
+    augment: &MultiViewAugment,
+    dataset: &Dataset,
+    indices: &[usize],
+    seed: u64,
+    epoch: u64,
+) -> Result<MultiViewBatch, DataError> {
     let mut batch = MultiViewBatch::allocate(augment, dataset, indices);
     for (slots, &index) in batch.sample_slots().into_iter().zip(indices) {
         augment_sample(augment, &*dataset.image(index)?, seed, epoch, index, slots);
@@ -143,11 +146,7 @@ impl EpochPlan {
     pub fn new(len: usize, batch_size: usize, shuffle: bool, drop_last: bool, seed: u64, epoch: u64) -> Self {
         assert!(batch_size > 0, "batch size must be positive");
         let order = if shuffle { Rng::from_key(&[seed, epoch, 0x0DE2]).permutation(len) } else { (0..len).collect() };
-        let batches = order
-            .chunks(batch_size)
-            .filter(|c| !drop_last || c.len() == batch_size)
-            .map(<[usize]>::to_vec)
-            .collect();
+        let batches = order.chunks(batch_size).filter(|c| !drop_last || c.len() == batch_size).map(<[usize]>::to_vec).collect();
         Self { batches }
     }
 }
@@ -204,7 +203,11 @@ mod tests {
         use crate::data::{OnDemand, OnDemandEntry};
         let ds = Shapes::new(40, 3).dataset(6, Split::Train);
         let entries = ds.images.iter().enumerate().map(|(file, img)| OnDemandEntry { file, size: (img.width, img.height) }).collect();
-        let streamed = Dataset { images: vec![], on_demand: Some(OnDemand { reader: std::sync::Arc::new(Reader(ds.images.clone())), entries }), ..ds.clone() };
+        let streamed = Dataset {
+            images: vec![],
+            on_demand: Some(OnDemand { reader: std::sync::Arc::new(Reader(ds.images.clone())), entries }),
+            ..ds.clone()
+        };
         assert_eq!((streamed.len(), streamed.image_sizes()), (6, vec![((40, 40), 6)]));
         let aug = Preset::Byol.build(Resolution::Cifar);
         assert_eq!(augment_batch(&aug, &streamed, &[5, 0, 2], 7, 1).unwrap(), augment_batch(&aug, &ds, &[5, 0, 2], 7, 1).unwrap());

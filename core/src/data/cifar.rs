@@ -80,7 +80,11 @@ pub fn parse(bytes: &[u8], kind: CifarKind, file: &str) -> Result<Dataset, DataE
         if label >= kind.num_classes() {
             return Err(DataError::new(
                 file,
-                format!("record {i} has label {label}, but {} has {} classes; is this the right format?", kind.format(), kind.num_classes()),
+                format!(
+                    "record {i} has label {label}, but {} has {} classes; is this the right format?",
+                    kind.format(),
+                    kind.num_classes()
+                ),
             ));
         }
         labels.push(label as u32);

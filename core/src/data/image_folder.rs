@@ -31,7 +31,12 @@ impl ImageFolderBuilder {
     pub fn new(mut classes: Vec<String>, strict: bool) -> Self {
         classes.sort();
         let class_counts = vec![0; classes.len()];
-        Self { strict, class_counts, on_demand: Vec::new(), dataset: Dataset { format: "ImageFolder".into(), classes, labels: Some(vec![]), ..Default::default() } }
+        Self {
+            strict,
+            class_counts,
+            on_demand: Vec::new(),
+            dataset: Dataset { format: "ImageFolder".into(), classes, labels: Some(vec![]), ..Default::default() },
+        }
     }
 
     /// Adds one file of class `class`. `path` names it in messages. Non-image names are ignored.

@@ -194,7 +194,8 @@ mod tests {
     #[test]
     fn hold_out_keeps_images_and_labels_aligned() {
         let images: Vec<Image> = (0..5).map(|i| Image::filled(1, 1, [i, 0, 0])).collect();
-        let ds = Dataset { format: "t".into(), images, labels: Some(vec![0, 1, 2, 3, 4]), classes: vec!["c".into(); 5], ..Default::default() };
+        let ds =
+            Dataset { format: "t".into(), images, labels: Some(vec![0, 1, 2, 3, 4]), classes: vec!["c".into(); 5], ..Default::default() };
         let (train, test) = ds.hold_out(2);
         assert_eq!((train.len(), test.labels.as_deref()), (3, Some(&[3u32, 4][..])));
         assert_eq!(test.images[0].pixels[0], 3);

@@ -40,12 +40,22 @@ struct Scene {
 
 enum Texture {
     /// Linear blend along a direction.
-    Gradient { dir: (f32, f32) },
+    Gradient {
+        dir: (f32, f32),
+    },
     /// Sinusoidal stripes.
-    Stripes { dir: (f32, f32), frequency: f32, phase: f32 },
-    Checker { cells: f32 },
+    Stripes {
+        dir: (f32, f32),
+        frequency: f32,
+        phase: f32,
+    },
+    Checker {
+        cells: f32,
+    },
     /// Sum of three random plane waves: a smooth, cloudy pattern.
-    Waves { waves: [(f32, f32, f32); 3] },
+    Waves {
+        waves: [(f32, f32, f32); 3],
+    },
 }
 
 fn hsv(h: f32, s: f32, v: f32) -> [f32; 3] {

@@ -58,7 +58,14 @@ pub fn accuracy(scores: &[f32], labels: &[u32], classes: usize) -> Accuracy {
 }
 
 /// Weighted kNN accuracy of `queries` (`[Q, D]`) against the labelled `bank` (`[B, D]`).
-pub fn knn_accuracy(bank: Tensor<2>, bank_labels: &[u32], queries: Tensor<2>, query_labels: &[u32], classes: usize, config: KnnConfig) -> Accuracy {
+pub fn knn_accuracy(
+    bank: Tensor<2>,
+    bank_labels: &[u32],
+    queries: Tensor<2>,
+    query_labels: &[u32],
+    classes: usize,
+    config: KnnConfig,
+) -> Accuracy {
     let bank = l2_normalize(bank).transpose();
     let queries = l2_normalize(queries);
     let q = queries.dims()[0];

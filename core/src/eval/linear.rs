@@ -3,8 +3,8 @@
 //! standardised with the training set's statistics first, which makes one learning rate work
 //! across encoders.
 
-use burn::nn::{Linear, LinearConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
@@ -53,7 +53,8 @@ pub fn linear_probe(
     for _ in 0..config.epochs {
         let order = rng.permutation(n);
         for chunk in order.chunks(config.batch_size) {
-            let idx = Tensor::<1, Int>::from_data(TensorData::new(chunk.iter().map(|&i| i as i64).collect::<Vec<_>>(), [chunk.len()]), device);
+            let idx =
+                Tensor::<1, Int>::from_data(TensorData::new(chunk.iter().map(|&i| i as i64).collect::<Vec<_>>(), [chunk.len()]), device);
             let logits = model.forward(train.clone().select(0, idx.clone()));
             let loss = loss_fn.forward(logits, labels.clone().select(0, idx));
             let grads = GradientsParams::from_grads(loss.backward(), &model);

@@ -10,15 +10,21 @@ pub mod pca;
 use burn::tensor::{Device, Tensor};
 
 use crate::augment::ViewTransform;
-use crate::data::{DataError, Dataset};
 use crate::data::batch::augment_batch;
+use crate::data::{DataError, Dataset};
 use crate::model::Backbone;
 
 /// Backbone features of every image of `dataset` (no augmentation: `transform` should be
 /// [`ViewTransform::eval`]), `[N, D]`, in dataset order. Run it on a validation copy of the
 /// backbone (`backbone.valid()`) so that BatchNorm uses its running statistics.
 /// Fails only for an on-demand dataset whose image cannot be read.
-pub fn extract_features(backbone: &Backbone, dataset: &Dataset, transform: &ViewTransform, batch_size: usize, device: &Device) -> Result<Tensor<2>, DataError> {
+pub fn extract_features(
+    backbone: &Backbone,
+    dataset: &Dataset,
+    transform: &ViewTransform,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Tensor<2>, DataError> {
     let augment = crate::augment::MultiViewAugment::symmetric(transform.clone(), 1);
     let indices: Vec<usize> = (0..dataset.len()).collect();
     let parts = indices

@@ -152,7 +152,12 @@ fn channel_sums(s: NormShape, a: &[f32], b: &[f32], term: impl Fn(usize, &[f32],
 }
 
 /// `f(channel, x_plane, other_plane, out_plane)` over every plane, in parallel where threads exist.
-fn map_planes(s: NormShape, x: &[f32], other: &[f32], f: impl Fn(usize, &[f32], &[f32], &mut [MaybeUninit<f32>]) + Sync + Send) -> Vec<f32> {
+fn map_planes(
+    s: NormShape,
+    x: &[f32],
+    other: &[f32],
+    f: impl Fn(usize, &[f32], &[f32], &mut [MaybeUninit<f32>]) + Sync + Send,
+) -> Vec<f32> {
     let mut out = output(s.len());
     for_each_piece(&mut out, s.plane.max(1), |index, plane| {
         let at = index * s.plane;
@@ -198,7 +203,9 @@ pub fn forward(s: NormShape, x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f6
     let y = match epilogue {
         Epilogue::Identity => map_planes(s, x, x, |c, plane, _, out| normalize_plane(plane, mean[c], scale[c], beta[c], out)),
         Epilogue::Relu => map_planes(s, x, x, |c, plane, _, out| normalize_relu_plane(plane, mean[c], scale[c], beta[c], out)),
-        Epilogue::AddRelu(residual) => map_planes(s, x, residual, |c, plane, r, out| normalize_add_relu_plane(plane, r, mean[c], scale[c], beta[c], out)),
+        Epilogue::AddRelu(residual) => {
+            map_planes(s, x, residual, |c, plane, r, out| normalize_add_relu_plane(plane, r, mean[c], scale[c], beta[c], out))
+        }
     };
     (y, mean, variance)
 }
@@ -221,8 +228,20 @@ pub fn relu_gradient(z: &[f32], dz: &[f32]) -> Vec<f32> {
 }
 
 /// The gradients `(dx, dγ, dβ)` from `dy`, given the input and the statistics of the forward pass.
-pub fn backward(s: NormShape, x: &[f32], dy: &[f32], gamma: &[f32], mean: &[f32], variance: &[f32], epsilon: f64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    assert_eq!((x.len(), dy.len(), gamma.len(), mean.len(), variance.len()), (s.len(), s.len(), s.channels, s.channels, s.channels), "{s:?}");
+pub fn backward(
+    s: NormShape,
+    x: &[f32],
+    dy: &[f32],
+    gamma: &[f32],
+    mean: &[f32],
+    variance: &[f32],
+    epsilon: f64,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    assert_eq!(
+        (x.len(), dy.len(), gamma.len(), mean.len(), variance.len()),
+        (s.len(), s.len(), s.channels, s.channels, s.channels),
+        "{s:?}"
+    );
     let inv_std: Vec<f64> = variance.iter().map(|&v| 1.0 / (v as f64 + epsilon).sqrt()).collect();
     // Σdy and Σdy·(x − μ) in one pass.
     let sums = channel_sums(s, dy, x, |c, g, p| gradient_sums(g, p, mean[c]));
@@ -299,7 +318,8 @@ mod tests {
         let x: Vec<f32> = (0..s.len()).map(|i| 1000.0 + ((i * 37 % 101) as f32 / 100.0 - 0.5) * 0.2).collect();
         let (_, mean, variance) = forward(s, &x, &[1.0, 1.0], &[0.0, 0.0], 0.0, Epilogue::Identity);
         for c in 0..s.channels {
-            let values: Vec<f64> = (0..s.batch).flat_map(|n| x[(n * s.channels + c) * s.plane..][..s.plane].iter().map(|&v| v as f64)).collect();
+            let values: Vec<f64> =
+                (0..s.batch).flat_map(|n| x[(n * s.channels + c) * s.plane..][..s.plane].iter().map(|&v| v as f64)).collect();
             let m = values.iter().sum::<f64>() / values.len() as f64;
             let v = values.iter().map(|x| (x - m).powi(2)).sum::<f64>() / values.len() as f64;
             assert!((mean[c] as f64 - m).abs() < 1e-6 * m, "channel {c} mean: {} vs {m}", mean[c]);

@@ -39,8 +39,8 @@
 //! layers' within the noise (docs/performance.md).
 
 use std::arch::x86_64::{
-    __m256, __m512, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
-    _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    __m256, __m512, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps, _mm512_add_ps,
+    _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
 };
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
@@ -493,7 +493,8 @@ struct Tile {
 /// positions: `by_row` (rows of whole vectors), each row on its own, else the whole grid in one
 /// run. No two tiles overlap: the forward adds a block of input channels' sums to the last.
 fn tiles(row: usize, out_height: usize, by_row: bool, full_tile: usize, lanes: usize, valid: &[[std::ops::Range<usize>; 2]]) -> Vec<Tile> {
-    let runs: Vec<std::ops::Range<usize>> = if by_row { (0..out_height).map(|oy| oy * row..(oy + 1) * row).collect() } else { vec![0..out_height * row] };
+    let runs: Vec<std::ops::Range<usize>> =
+        if by_row { (0..out_height).map(|oy| oy * row..(oy + 1) * row).collect() } else { vec![0..out_height * row] };
     let mut tiles = Vec::new();
     for run in runs {
         let mut start = run.start;
@@ -501,7 +502,9 @@ fn tiles(row: usize, out_height: usize, by_row: bool, full_tile: usize, lanes: u
             let len = (run.end - start).min(full_tile).next_multiple_of(lanes);
             // The output rows the tile covers, and the taps that read a pixel in one of them.
             let rows = start / row..((start + len - 1) / row + 1).min(out_height);
-            let taps = (0..valid.len()).filter(|&tap| valid[tap][0].start < rows.end && rows.start < valid[tap][0].end && !valid[tap][1].is_empty()).collect();
+            let taps = (0..valid.len())
+                .filter(|&tap| valid[tap][0].start < rows.end && rows.start < valid[tap][0].end && !valid[tap][1].is_empty())
+                .collect();
             tiles.push(Tile { start, input: start, vectors: len / lanes, taps });
             start += len;
         }
@@ -512,7 +515,15 @@ fn tiles(row: usize, out_height: usize, by_row: bool, full_tile: usize, lanes: u
 /// Image lanes' tiles: each output `(oy, ox)` is `lanes` positions of the wide grid from
 /// `(oy·Wo + ox)·lanes` on, one per image, which read from `(oy·columns + ox)·lanes` on in the
 /// planes; its tiles of at most `vectors` vectors take only the taps that read a pixel there.
-fn lane_tiles(out_height: usize, out_width: usize, columns: usize, lanes: usize, vectors: usize, lane_width: usize, valid: &[[std::ops::Range<usize>; 2]]) -> Vec<Tile> {
+fn lane_tiles(
+    out_height: usize,
+    out_width: usize,
+    columns: usize,
+    lanes: usize,
+    vectors: usize,
+    lane_width: usize,
+    valid: &[[std::ops::Range<usize>; 2]],
+) -> Vec<Tile> {
     let mut tiles = Vec::new();
     for oy in 0..out_height {
         for ox in 0..out_width {
@@ -632,7 +643,10 @@ fn forward_with<I: Vectors>(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> 
             let copy_out = |tile_group: usize, wide: &[f32], out: &mut [MaybeUninit<f32>]| {
                 let channels = tile_group * l.channels..((tile_group + 1) * l.channels).min(g.c_out);
                 for (k, image_out) in out.chunks_exact_mut(g.c_out * out_plane).enumerate() {
-                    for (channel, wide_channel) in image_out[channels.start * out_plane..channels.end * out_plane].chunks_exact_mut(out_plane).zip(wide.chunks_exact(l.wide)) {
+                    for (channel, wide_channel) in image_out[channels.start * out_plane..channels.end * out_plane]
+                        .chunks_exact_mut(out_plane)
+                        .zip(wide.chunks_exact(l.wide))
+                    {
                         if l.planes == Planes::ImageLanes {
                             // Each position of a channel's wide grid holds every image's value.
                             for (p, value) in channel.iter_mut().enumerate() {
@@ -659,7 +673,9 @@ fn forward_with<I: Vectors>(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> 
                 let channels = block.min(g.c_in - first);
                 for (weights, wide) in weights.chunks_exact(tile_weights).zip(wide.chunks_exact_mut(l.channels * l.wide)) {
                     // SAFETY: as above.
-                    unsafe { I::forward_tiles(&l, &padded[first * l.plane..], channels, &weights[first * taps * l.channels..], wide, first > 0) };
+                    unsafe {
+                        I::forward_tiles(&l, &padded[first * l.plane..], channels, &weights[first * taps * l.channels..], wide, first > 0)
+                    };
                 }
             }
             for (tile_group, wide) in wide.chunks_exact(l.channels * l.wide).enumerate() {
@@ -746,7 +762,15 @@ struct Group {
 /// # Safety
 /// The CPU has `I`'s instructions.
 #[inline(always)]
-unsafe fn gradient_tiles<I: Vectors, const OV: usize, const T: usize>(l: &Layout, padded: &[f32], dy_wide: &[f32], padded_out: usize, first_vector: usize, group: Group, sums: &mut [f32]) {
+unsafe fn gradient_tiles<I: Vectors, const OV: usize, const T: usize>(
+    l: &Layout,
+    padded: &[f32],
+    dy_wide: &[f32],
+    padded_out: usize,
+    first_vector: usize,
+    group: Group,
+    sums: &mut [f32],
+) {
     let (taps, c_in, row) = (l.offsets.len(), group.c_in, l.phase_size[1]);
     let channel_first = first_vector * I::LANES;
     assert!(c_in > 0 && group.images <= l.images && (c_in - 1) * l.plane + l.wide + l.reach <= padded.len());
@@ -798,7 +822,14 @@ unsafe fn gradient_tiles<I: Vectors, const OV: usize, const T: usize>(l: &Layout
 /// # Safety
 /// The CPU has `I`'s instructions.
 #[inline(always)]
-unsafe fn forward_tiles<I: Vectors, const CH: usize, const V: usize>(l: &Layout, padded: &[f32], c_in: usize, weights: &[f32], wide: &mut [f32], accumulate: bool) {
+unsafe fn forward_tiles<I: Vectors, const CH: usize, const V: usize>(
+    l: &Layout,
+    padded: &[f32],
+    c_in: usize,
+    weights: &[f32],
+    wide: &mut [f32],
+    accumulate: bool,
+) {
     debug_assert_eq!(CH, l.channels);
     for t in &l.tiles {
         // SAFETY: the CPU has the instructions; `tile` checks its bounds.
@@ -820,7 +851,15 @@ unsafe fn forward_tiles<I: Vectors, const CH: usize, const V: usize>(l: &Layout,
 /// The CPU has `I`'s instructions.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile<I: Vectors, const CH: usize, const V: usize>(l: &Layout, padded: &[f32], c_in: usize, t: &Tile, weights: &[f32], wide: &mut [f32], accumulate: bool) {
+unsafe fn tile<I: Vectors, const CH: usize, const V: usize>(
+    l: &Layout,
+    padded: &[f32],
+    c_in: usize,
+    t: &Tile,
+    weights: &[f32],
+    wide: &mut [f32],
+    accumulate: bool,
+) {
     let (all_taps, wide_len, start, taps) = (l.offsets.len(), l.wide, t.start, &t.taps);
     assert!(c_in > 0 && (c_in - 1) * l.plane + t.input + V * I::LANES + l.reach <= padded.len() && taps.iter().all(|&tap| tap < all_taps));
     assert!(weights.len() >= c_in * all_taps * CH && (CH - 1) * wide_len + start + V * I::LANES <= wide.len());
@@ -862,7 +901,16 @@ mod tests {
     /// larger than the kernel (phases no tap reads), stride 3, different strides per axis, and
     /// an image so small that some phase rows and columns are all padding.
     fn strided_geometries() -> Vec<ConvGeometry> {
-        let g = |batch, c_in, height, width, c_out, kernel, stride, padding| ConvGeometry { batch, c_in, height, width, c_out, kernel, stride, padding };
+        let g = |batch, c_in, height, width, c_out, kernel, stride, padding| ConvGeometry {
+            batch,
+            c_in,
+            height,
+            width,
+            c_out,
+            kernel,
+            stride,
+            padding,
+        };
         vec![
             g(2, 3, 16, 16, 9, [3, 3], [2, 2], [1, 1]),
             g(2, 5, 17, 15, 8, [3, 3], [2, 2], [1, 1]),
@@ -878,7 +926,16 @@ mod tests {
     /// 4×4 layers and their downsampling, no padding, wide padding, a last group with fewer
     /// images, strides.
     fn narrow_geometries() -> Vec<ConvGeometry> {
-        let g = |batch, c_in, height, width, c_out, kernel, stride, padding| ConvGeometry { batch, c_in, height, width, c_out, kernel, stride, padding };
+        let g = |batch, c_in, height, width, c_out, kernel, stride, padding| ConvGeometry {
+            batch,
+            c_in,
+            height,
+            width,
+            c_out,
+            kernel,
+            stride,
+            padding,
+        };
         let geometries = vec![
             g(7, 3, 4, 4, 9, [3, 3], [1, 1], [1, 1]),
             g(13, 5, 8, 8, 8, [3, 3], [2, 2], [1, 1]),
@@ -893,7 +950,11 @@ mod tests {
             // Rows of 50 (20 with AVX2) positions, no whole number of vectors: tiles across rows.
             g(20 * threads(), 3, 5, 5, 7, [3, 3], [1, 1], [1, 1]),
         ];
-        assert!(geometries.iter().all(|g| [Planes::ColumnTaps, Planes::Shared].iter().all(|&planes| (layout::<Avx512>(g, planes).images > 1 && layout::<Avx2>(g, planes).images > 1) || g.batch == 1)));
+        assert!(geometries.iter().all(|g| {
+            [Planes::ColumnTaps, Planes::Shared]
+                .iter()
+                .all(|&planes| (layout::<Avx512>(g, planes).images > 1 && layout::<Avx2>(g, planes).images > 1) || g.batch == 1)
+        }));
         geometries
     }
 
@@ -901,7 +962,16 @@ mod tests {
     /// ResNet's 4×4 and 8×8 layers, strided ones with and without padding, groups of a vector and
     /// a half (lanes past the images), a 5×5 kernel with padding 2.
     fn lane_geometries() -> Vec<ConvGeometry> {
-        let g = |batch, c_in, height, width, c_out, kernel, stride, padding| ConvGeometry { batch, c_in, height, width, c_out, kernel, stride, padding };
+        let g = |batch, c_in, height, width, c_out, kernel, stride, padding| ConvGeometry {
+            batch,
+            c_in,
+            height,
+            width,
+            c_out,
+            kernel,
+            stride,
+            padding,
+        };
         let geometries = vec![
             g(16 * threads(), 3, 4, 4, 9, [3, 3], [1, 1], [1, 1]),
             g(24 * threads() + 1, 2, 8, 8, 5, [3, 3], [1, 1], [1, 1]),
@@ -909,7 +979,9 @@ mod tests {
             g(16 * threads(), 4, 7, 7, 3, [3, 3], [2, 2], [0, 0]),
             g(20 * threads(), 2, 5, 6, 7, [5, 5], [1, 1], [2, 2]),
         ];
-        assert!(geometries.iter().all(|g| forward_planes::<Avx512>(g) == Planes::ImageLanes && forward_planes::<Avx2>(g) == Planes::ImageLanes));
+        assert!(
+            geometries.iter().all(|g| forward_planes::<Avx512>(g) == Planes::ImageLanes && forward_planes::<Avx2>(g) == Planes::ImageLanes)
+        );
         geometries
     }
 
@@ -918,7 +990,8 @@ mod tests {
     /// 16×16 (four phases of 9×9) too few for a vector, so it keeps other planes.
     #[test]
     fn image_lanes_keep_a_channel_within_the_budget() {
-        let g = |height, width, stride| ConvGeometry { batch: 256, c_in: 8, height, width, c_out: 8, kernel: [3, 3], stride, padding: [1, 1] };
+        let g =
+            |height, width, stride| ConvGeometry { batch: 256, c_in: 8, height, width, c_out: 8, kernel: [3, 3], stride, padding: [1, 1] };
         let small = g(8, 8, [1, 1]);
         assert_eq!(forward_planes::<Avx512>(&small), Planes::ImageLanes);
         let images = lane_images::<Avx512>(&small);
@@ -934,7 +1007,8 @@ mod tests {
     /// hand: top row taps 3..9, middle rows all 9, bottom row 0..6.
     #[test]
     fn row_tiles_leave_out_the_padding_taps() {
-        let g = ConvGeometry { batch: 24 * threads(), c_in: 3, height: 4, width: 4, c_out: 9, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
+        let g =
+            ConvGeometry { batch: 24 * threads(), c_in: 3, height: 4, width: 4, c_out: 9, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
         assert!(column_taps_pay(&g));
         for (l, lanes, full_tile) in [(layout::<Avx512>(&g, Planes::ColumnTaps), 16, 48), (layout::<Avx2>(&g, Planes::ColumnTaps), 8, 16)] {
             let row = l.phase_size[1];
@@ -954,7 +1028,16 @@ mod tests {
 
     /// Maps at least [`MIN_OUT_WIDTH`] wide, one image to a group, several groups.
     fn wide_geometries() -> Vec<ConvGeometry> {
-        let g = |batch, c_in, height, width, c_out, kernel, stride, padding| ConvGeometry { batch, c_in, height, width, c_out, kernel, stride, padding };
+        let g = |batch, c_in, height, width, c_out, kernel, stride, padding| ConvGeometry {
+            batch,
+            c_in,
+            height,
+            width,
+            c_out,
+            kernel,
+            stride,
+            padding,
+        };
         let geometries = vec![g(3, 3, 16, 17, 5, [3, 3], [1, 1], [1, 1]), g(2, 4, 33, 32, 6, [3, 3], [2, 2], [1, 1])];
         assert!(geometries.iter().all(|g| layout::<Avx512>(g, forward_planes::<Avx512>(g)).images == 1 && g.batch > 1));
         geometries
@@ -975,9 +1058,15 @@ mod tests {
     /// are no multiple of a tile's.
     #[test]
     fn weight_gradient_is_the_partial_derivative() {
-        let wide_channels = |c_out| ConvGeometry { batch: 3, c_in: 5, height: 6, width: 7, c_out, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
+        let wide_channels =
+            |c_out| ConvGeometry { batch: 3, c_in: 5, height: 6, width: 7, c_out, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
         for isa in available_instructions() {
-            let geometries = stride_one_geometries().into_iter().chain(strided_geometries()).chain(narrow_geometries()).chain(wide_geometries()).chain([9, 17, 40, 70].map(wide_channels));
+            let geometries = stride_one_geometries()
+                .into_iter()
+                .chain(strided_geometries())
+                .chain(narrow_geometries())
+                .chain(wide_geometries())
+                .chain([9, 17, 40, 70].map(wide_channels));
             for g in geometries {
                 poison(&GRADIENT_SCRATCH);
                 let (x, dy) = (test_values(g.input_len(), 3), test_values(g.output_len(), 4));
@@ -988,10 +1077,20 @@ mod tests {
 
     #[test]
     fn forward_matches_the_definition() {
-        let all = || stride_one_geometries().into_iter().chain(strided_geometries()).chain(narrow_geometries()).chain(lane_geometries()).chain(wide_geometries());
+        let all = || {
+            stride_one_geometries()
+                .into_iter()
+                .chain(strided_geometries())
+                .chain(narrow_geometries())
+                .chain(lane_geometries())
+                .chain(wide_geometries())
+        };
         for isa_planes in [forward_planes::<Avx512>, forward_planes::<Avx2>] {
             let planes: Vec<Planes> = all().map(|g| isa_planes(&g)).collect();
-            assert!([Planes::Shared, Planes::ColumnTaps, Planes::ImageLanes].iter().all(|p| planes.contains(p)), "every layout: {planes:?}");
+            assert!(
+                [Planes::Shared, Planes::ColumnTaps, Planes::ImageLanes].iter().all(|p| planes.contains(p)),
+                "every layout: {planes:?}"
+            );
         }
         let blocks: Vec<bool> = all().map(|g| input_block(&layout::<Avx512>(&g, forward_planes::<Avx512>(&g)), g.c_in) < g.c_in).collect();
         assert!(blocks.contains(&true) && blocks.contains(&false), "in blocks of input channels and all at once");

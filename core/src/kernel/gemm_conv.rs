@@ -201,7 +201,11 @@ pub(super) fn matmul(
     if m == 0 || n == 0 {
         return;
     }
-    assert!(dst.len() >= reach(dst_strides, m, n) && lhs.len() >= reach(lhs_strides, m, k.max(1)) && rhs.len() >= reach(rhs_strides, k.max(1), n));
+    assert!(
+        dst.len() >= reach(dst_strides, m, n)
+            && lhs.len() >= reach(lhs_strides, m, k.max(1))
+            && rhs.len() >= reach(rhs_strides, k.max(1), n)
+    );
     #[cfg(not(target_arch = "wasm32"))]
     let parallelism = if parallel { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
     #[cfg(target_arch = "wasm32")]
@@ -380,7 +384,16 @@ pub(super) mod tests {
     /// tile, more output channels than input ones, wide grids of one to many vectors, and five
     /// images over two threads' partial sums.
     pub(in crate::kernel) fn stride_one_geometries() -> Vec<ConvGeometry> {
-        let g = |batch, c_in, height, width, c_out, kernel, padding| ConvGeometry { batch, c_in, height, width, c_out, kernel, stride: [1, 1], padding };
+        let g = |batch, c_in, height, width, c_out, kernel, padding| ConvGeometry {
+            batch,
+            c_in,
+            height,
+            width,
+            c_out,
+            kernel,
+            stride: [1, 1],
+            padding,
+        };
         vec![
             g(3, 3, 7, 6, 4, [3, 3], [1, 1]),
             g(2, 5, 9, 8, 3, [3, 2], [1, 0]),
@@ -442,7 +455,16 @@ pub(super) mod tests {
     }
 
     fn geometries() -> Vec<ConvGeometry> {
-        let g = |batch, c_in, height, width, c_out, kernel, stride, padding| ConvGeometry { batch, c_in, height, width, c_out, kernel, stride, padding };
+        let g = |batch, c_in, height, width, c_out, kernel, stride, padding| ConvGeometry {
+            batch,
+            c_in,
+            height,
+            width,
+            c_out,
+            kernel,
+            stride,
+            padding,
+        };
         vec![
             g(2, 3, 7, 6, 4, [3, 3], [1, 1], [1, 1]),
             g(3, 2, 9, 8, 5, [3, 3], [2, 2], [1, 1]),

@@ -184,7 +184,17 @@ pub(super) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                 for ky in 0..kh {
                     let dst = &mut rows[ky * row_len..];
                     let lhs = &padded[ky * p.width * c_in..];
-                    matmul(false, [row_len, c_out, p.wide_positions], dst, [1, kh * row_len], done > 0, lhs, [1, c_in], wide, [1, p.wide_positions]);
+                    matmul(
+                        false,
+                        [row_len, c_out, p.wide_positions],
+                        dst,
+                        [1, kh * row_len],
+                        done > 0,
+                        lhs,
+                        [1, c_in],
+                        wide,
+                        [1, p.wide_positions],
+                    );
                 }
             }
         });
@@ -232,7 +242,16 @@ mod tests {
     /// stem, strided layers and 4×4 maps do not.
     #[test]
     fn applies_to_wide_maps_with_enough_channels() {
-        let g = |c_in, size, stride| ConvGeometry { batch: 1, c_in, height: size, width: size, c_out: 8, kernel: [3, 3], stride: [stride, stride], padding: [1, 1] };
+        let g = |c_in, size, stride| ConvGeometry {
+            batch: 1,
+            c_in,
+            height: size,
+            width: size,
+            c_out: 8,
+            kernel: [3, 3],
+            stride: [stride, stride],
+            padding: [1, 1],
+        };
         assert!(applies(&g(16, 32, 1)) && applies(&g(8, 8, 1)));
         assert!(!applies(&g(3, 32, 1)) && !applies(&g(16, 32, 2)) && !applies(&g(64, 4, 1)));
     }

@@ -37,7 +37,13 @@ vectorized! {
 
 /// The output `y`, and each row's mean and `1/√(σ² + ε)` (what the backward pass needs).
 pub fn forward(d: usize, x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    assert!(d > 0 && x.len().is_multiple_of(d) && gamma.len() == d && beta.len() == d, "layer norm: {} values, γ {}, β {}, D {d}", x.len(), gamma.len(), beta.len());
+    assert!(
+        d > 0 && x.len().is_multiple_of(d) && gamma.len() == d && beta.len() == d,
+        "layer norm: {} values, γ {}, β {}, D {d}",
+        x.len(),
+        gamma.len(),
+        beta.len()
+    );
     let task = rows_per_task(x.len() / d) * d;
     let mut y = vec![0.0; x.len()];
     let statistics = map_pieces(&mut y, task, |piece, out| forward_rows(&x[piece * task..], gamma, beta, epsilon, out));

@@ -17,8 +17,8 @@ mod scratch;
 mod softmax;
 pub mod transformer;
 
-pub use batch_norm::NormShape;
 use batch_norm::Epilogue;
+pub use batch_norm::NormShape;
 pub use gemm_conv::ConvGeometry;
 pub use transformer::{gelu, layer_norm, softmax};
 
@@ -61,7 +61,14 @@ fn on_flex_f32<const D: usize>(x: &Tensor<D>) -> bool {
 /// A 2-D convolution (groups 1, dilation 1, no bias) as im2col + GEMM in all three passes.
 #[backend_extension(Flex, Autodiff)]
 pub trait GemmConv: Backend {
-    fn gemm_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, stride_h: usize, stride_w: usize, pad_h: usize, pad_w: usize) -> FloatTensor<Self>;
+    fn gemm_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride_h: usize,
+        stride_w: usize,
+        pad_h: usize,
+        pad_w: usize,
+    ) -> FloatTensor<Self>;
 }
 
 /// The geometry of `x` `[N, C, H, W]` convolved with `weight` `[O, C, kh, kw]`.
@@ -119,14 +126,23 @@ impl Backward<Flex, 2> for GemmConvBackward {
 }
 
 impl<C: CheckpointStrategy> GemmConv for Autodiff<Flex, C> {
-    fn gemm_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, stride_h: usize, stride_w: usize, pad_h: usize, pad_w: usize) -> FloatTensor<Self> {
+    fn gemm_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride_h: usize,
+        stride_w: usize,
+        pad_h: usize,
+        pad_w: usize,
+    ) -> FloatTensor<Self> {
         let (stride, padding) = ([stride_h, stride_w], [pad_h, pad_w]);
         match GemmConvBackward.prepare::<C>([x.node(), weight.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
                 let state = (prep.checkpoint(&x), prep.checkpoint(&weight), stride, padding);
                 prep.finish(state, Flex::gemm_conv2d(x.into_primitive(), weight.into_primitive(), stride_h, stride_w, pad_h, pad_w))
             }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::gemm_conv2d(x.into_primitive(), weight.into_primitive(), stride_h, stride_w, pad_h, pad_w)),
+            OpsKind::UnTracked(prep) => {
+                prep.finish(Flex::gemm_conv2d(x.into_primitive(), weight.into_primitive(), stride_h, stride_w, pad_h, pad_w))
+            }
         }
     }
 }
@@ -138,7 +154,8 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     if !trains_on_flex(bn, &x) {
         return bn.forward(x);
     }
-    let (output, mean, variance) = Dispatch::fused_batch_norm_train(x.into_dispatch(), bn.gamma.val().into_dispatch(), bn.beta.val().into_dispatch(), bn.epsilon);
+    let (output, mean, variance) =
+        Dispatch::fused_batch_norm_train(x.into_dispatch(), bn.gamma.val().into_dispatch(), bn.beta.val().into_dispatch(), bn.epsilon);
     update_running_statistics(bn, mean, variance);
     Tensor::from_dispatch(output)
 }
@@ -183,8 +200,18 @@ fn update_running_statistics(bn: &BatchNorm, mean: FloatTensor<Dispatch>, varian
 /// variance of each channel; with ReLU after it, and before that a residual added.
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedBatchNorm: Backend {
-    fn fused_batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
-    fn fused_batch_norm_relu_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    fn fused_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    fn fused_batch_norm_relu_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
     fn fused_batch_norm_add_relu_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -200,7 +227,13 @@ fn norm_shape(x: &Shape) -> NormShape {
 }
 
 /// [`batch_norm::forward`] on tensors.
-fn batch_norm_forward(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epilogue: Epilogue, epsilon: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
+fn batch_norm_forward(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    epilogue: Epilogue,
+    epsilon: f64,
+) -> (FlexTensor, FlexTensor, FlexTensor) {
     let (shape, x, gamma, beta) = (x.shape(), contiguous(x), contiguous(gamma), contiguous(beta));
     let s = norm_shape(&shape);
     let (y, mean, variance) = batch_norm::forward(s, values(&x), values(&gamma), values(&beta), epsilon, epilogue);
@@ -212,11 +245,22 @@ impl FusedBatchNorm for Flex {
         batch_norm_forward(x, gamma, beta, Epilogue::Identity, epsilon)
     }
 
-    fn fused_batch_norm_relu_train(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
+    fn fused_batch_norm_relu_train(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        epsilon: f64,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
         batch_norm_forward(x, gamma, beta, Epilogue::Relu, epsilon)
     }
 
-    fn fused_batch_norm_add_relu_train(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, residual: FlexTensor, epsilon: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
+    fn fused_batch_norm_add_relu_train(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        residual: FlexTensor,
+        epsilon: f64,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
         let residual = contiguous(residual);
         batch_norm_forward(x, gamma, beta, Epilogue::AddRelu(values(&residual)), epsilon)
     }
@@ -227,7 +271,13 @@ type NormState = (NodeId, NodeId, FlexTensor, FlexTensor, f64);
 
 /// BatchNorm's backward from `dy`: the gradients of the input, γ and β (one pass gives all three;
 /// each is registered only for a tracked parent, given by its node's id).
-fn batch_norm_backward(parents: [Option<NodeId>; 3], dy: FlexTensor, state: NormState, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+fn batch_norm_backward(
+    parents: [Option<NodeId>; 3],
+    dy: FlexTensor,
+    state: NormState,
+    grads: &mut Gradients,
+    checkpointer: &mut Checkpointer,
+) {
     let [node_x, node_gamma, node_beta] = parents;
     let (x_state, gamma_state, mean, variance, epsilon) = state;
     let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
@@ -267,11 +317,21 @@ impl<const N: usize> Backward<Flex, N> for BatchNormBackward<N> {
 }
 
 impl<C: CheckpointStrategy> FusedBatchNorm for Autodiff<Flex, C> {
-    fn fused_batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+    fn fused_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         batch_norm_tracked::<C, 3>([x.node(), gamma.node(), beta.node()], x, gamma, beta, false, None, epsilon)
     }
 
-    fn fused_batch_norm_relu_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+    fn fused_batch_norm_relu_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         batch_norm_tracked::<C, 3>([x.node(), gamma.node(), beta.node()], x, gamma, beta, true, None, epsilon)
     }
 
@@ -309,12 +369,14 @@ fn batch_norm_tracked<C: CheckpointStrategy, const N: usize>(
     match prep {
         OpsKind::Tracked(mut prep) => {
             let (x_state, gamma_state) = (prep.checkpoint(&x), prep.checkpoint(&gamma));
-            let (z, mean, variance) = batch_norm_forward(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epilogue, epsilon);
+            let (z, mean, variance) =
+                batch_norm_forward(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epilogue, epsilon);
             let state = ((x_state, gamma_state, mean.clone(), variance.clone(), epsilon), relu.then(|| z.clone()));
             (prep.finish(state, z), statistic(mean), statistic(variance))
         }
         OpsKind::UnTracked(prep) => {
-            let (z, mean, variance) = batch_norm_forward(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epilogue, epsilon);
+            let (z, mean, variance) =
+                batch_norm_forward(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epilogue, epsilon);
             (prep.finish(z), statistic(mean), statistic(variance))
         }
     }
@@ -346,7 +408,9 @@ mod tests {
     #[test]
     fn matches_burn_conv2d_with_gradients() {
         let device = Device::flex().autodiff();
-        for (c_in, c_out, kernel, stride, size) in [(3, 8, 3, 1, 9), (8, 16, 3, 2, 10), (8, 16, 1, 2, 10), (3, 4, 7, 2, 13), (16, 8, 3, 1, 9)] {
+        for (c_in, c_out, kernel, stride, size) in
+            [(3, 8, 3, 1, 9), (8, 16, 3, 2, 10), (8, 16, 1, 2, 10), (3, 4, 7, 2, 13), (16, 8, 3, 1, 9)]
+        {
             let pad = kernel / 2;
             let conv = Conv2dConfig::new([c_in, c_out], [kernel, kernel])
                 .with_stride([stride, stride])
@@ -433,7 +497,8 @@ mod tests {
             for step in 0..2 {
                 let x = Tensor::<4>::random([4, 3, 5, 7], Distribution::Normal(0.0, 2.0), &device) + (step as f32 + 3.0);
                 let r = Tensor::<4>::random([4, 5, 7, 3], Distribution::Normal(0.0, 1.0), &device).permute([0, 3, 1, 2]);
-                let (x_ours, x_theirs, r_ours, r_theirs) = (x.clone().require_grad(), x.require_grad(), r.clone().require_grad(), r.require_grad());
+                let (x_ours, x_theirs, r_ours, r_theirs) =
+                    (x.clone().require_grad(), x.require_grad(), r.clone().require_grad(), r.require_grad());
                 let y_ours = batch_norm_relu(&ours, x_ours.clone(), with_residual.then(|| r_ours.clone() * 2.0));
                 let y_theirs = theirs.forward(x_theirs.clone());
                 let y_theirs = burn::tensor::activation::relu(if with_residual { y_theirs + r_theirs.clone() * 2.0 } else { y_theirs });
@@ -473,7 +538,8 @@ mod tests {
         let mut bn = burn::nn::BatchNormConfig::new(2).init(&device);
         bn.running_mean = burn::module::RunningState::new(Tensor::from_floats([1.0, -2.0], &device));
         let x = Tensor::<4>::random([2, 2, 3, 3], Distribution::Normal(0.0, 1.0), &device);
-        let expected = (x.clone() - Tensor::<1>::from_floats([1.0, -2.0], &device).reshape([1, 2, 1, 1])).div_scalar((1.0f32 + 1e-5).sqrt());
+        let expected =
+            (x.clone() - Tensor::<1>::from_floats([1.0, -2.0], &device).reshape([1, 2, 1, 1])).div_scalar((1.0f32 + 1e-5).sqrt());
         assert_close(batch_norm(&bn, x), expected, "inference");
     }
 }

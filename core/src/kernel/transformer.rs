@@ -26,7 +26,8 @@ use super::{gelu as gelu_kernel, layer_norm as layer_norm_kernel, softmax as sof
 pub fn layer_norm<const D: usize>(norm: &LayerNorm, x: Tensor<D>, epsilon: f64) -> Tensor<D> {
     match &norm.beta {
         Some(beta) if x.device().is_autodiff() && on_flex_f32(&x) => {
-            let (y, _, _) = Dispatch::fused_layer_norm(x.into_dispatch(), norm.gamma.val().into_dispatch(), beta.val().into_dispatch(), epsilon);
+            let (y, _, _) =
+                Dispatch::fused_layer_norm(x.into_dispatch(), norm.gamma.val().into_dispatch(), beta.val().into_dispatch(), epsilon);
             Tensor::from_dispatch(y)
         }
         _ => norm.forward(x),
@@ -52,7 +53,12 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// LayerNorm over the last axis (training): the output, each row's mean and `1/√(σ² + ε)`.
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedLayerNorm: Backend {
-    fn fused_layer_norm(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    fn fused_layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 /// Softmax over the last axis.
@@ -107,7 +113,8 @@ impl Backward<Flex, 3> for LayerNormBackward {
         let (x_state, gamma_state, mean, inv_std) = ops.state;
         let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
         let gamma = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(gamma_state));
-        let (dx, d_gamma, d_beta) = layer_norm_kernel::backward(last_dim(&x.shape()), values(&x), values(&dy), values(&gamma), values(&mean), values(&inv_std));
+        let (dx, d_gamma, d_beta) =
+            layer_norm_kernel::backward(last_dim(&x.shape()), values(&x), values(&dy), values(&gamma), values(&mean), values(&inv_std));
         for (node, grad, shape) in [(node_x, dx, x.shape()), (node_gamma, d_gamma, gamma.shape()), (node_beta, d_beta, gamma.shape())] {
             if let Some(node) = node {
                 grads.register::<Flex>(node.id, flex_tensor(grad, shape));
@@ -117,7 +124,12 @@ impl Backward<Flex, 3> for LayerNormBackward {
 }
 
 impl<C: CheckpointStrategy> FusedLayerNorm for Autodiff<Flex, C> {
-    fn fused_layer_norm(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+    fn fused_layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         match LayerNormBackward.prepare::<C>([x.node(), gamma.node(), beta.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
                 let (x_state, gamma_state) = (prep.checkpoint(&x), prep.checkpoint(&gamma));

@@ -20,7 +20,13 @@ use serde::{Deserialize, Serialize};
 
 use super::cross_view_cross_entropy;
 
-pub fn dino_loss(student: &[Tensor<2>], teacher: &[Tensor<2>], center: Tensor<1>, student_temperature: f32, teacher_temperature: f32) -> Tensor<1> {
+pub fn dino_loss(
+    student: &[Tensor<2>],
+    teacher: &[Tensor<2>],
+    center: Tensor<1>,
+    student_temperature: f32,
+    teacher_temperature: f32,
+) -> Tensor<1> {
     let targets: Vec<Tensor<2>> = teacher_logits(teacher, center, teacher_temperature).map(|z| softmax(z, 1)).collect();
     cross_view_cross_entropy(&targets, student, student_temperature)
 }
@@ -29,7 +35,8 @@ pub fn dino_loss(student: &[Tensor<2>], teacher: &[Tensor<2>], center: Tensor<1>
 /// Fig. 7). Near `ln K` the targets are uniform (centring won); near 0 one dimension dominates
 /// (sharpening won). The loss minus this entropy is the KL divergence the student reduces.
 pub fn dino_teacher_entropy(teacher: &[Tensor<2>], center: Tensor<1>, teacher_temperature: f32) -> Tensor<1> {
-    let per_view = teacher_logits(teacher, center, teacher_temperature).map(|z| (softmax(z.clone(), 1) * log_softmax(z, 1)).sum_dim(1).mean().neg());
+    let per_view =
+        teacher_logits(teacher, center, teacher_temperature).map(|z| (softmax(z.clone(), 1) * log_softmax(z, 1)).sum_dim(1).mean().neg());
     let views = teacher.len();
     per_view.reduce(|a, b| a + b).expect("at least one global view").div_scalar(views as f32)
 }

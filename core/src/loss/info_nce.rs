@@ -45,10 +45,12 @@ mod tests {
     use super::*;
 
     fn unit(rows: &[Vec<f32>]) -> Vec<Vec<f64>> {
-        rows.iter().map(|r| {
-            let norm = r.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
-            r.iter().map(|v| *v as f64 / norm).collect()
-        }).collect()
+        rows.iter()
+            .map(|r| {
+                let norm = r.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
+                r.iter().map(|v| *v as f64 / norm).collect()
+            })
+            .collect()
     }
 
     fn dot(a: &[f64], b: &[f64]) -> f64 {

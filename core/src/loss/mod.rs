@@ -47,7 +47,8 @@ pub(crate) fn standardize(z: Tensor<2>, eps: f64) -> Tensor<2> {
 /// `targets[i]` and `logits[i]` come from the same view; targets carry no gradient.
 pub(crate) fn cross_view_cross_entropy(targets: &[Tensor<2>], logits: &[Tensor<2>], temperature: f32) -> Tensor<1> {
     assert!(logits.len() >= 2 && !targets.is_empty() && targets.len() <= logits.len(), "at least two views, and a target for some of them");
-    let log_probs: Vec<Tensor<2>> = logits.iter().map(|l| burn::tensor::activation::log_softmax(l.clone().div_scalar(temperature), 1)).collect();
+    let log_probs: Vec<Tensor<2>> =
+        logits.iter().map(|l| burn::tensor::activation::log_softmax(l.clone().div_scalar(temperature), 1)).collect();
     let mut total = None;
     let mut pairs = 0;
     for (i, target) in targets.iter().enumerate() {

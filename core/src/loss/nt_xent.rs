@@ -37,10 +37,14 @@ mod tests {
 
     /// The formula above in plain f64 loops.
     fn reference(z1: &[Vec<f32>], z2: &[Vec<f32>], t: f64) -> f64 {
-        let all: Vec<Vec<f64>> = z1.iter().chain(z2).map(|r| {
-            let norm = r.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
-            r.iter().map(|v| *v as f64 / norm).collect()
-        }).collect();
+        let all: Vec<Vec<f64>> = z1
+            .iter()
+            .chain(z2)
+            .map(|r| {
+                let norm = r.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
+                r.iter().map(|v| *v as f64 / norm).collect()
+            })
+            .collect();
         let n = z1.len();
         let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>() / t;
         let mut total = 0.0;

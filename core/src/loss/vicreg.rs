@@ -55,7 +55,8 @@ pub fn vicreg(z1: Tensor<2>, z2: Tensor<2>, coeffs: VicregCoeffs) -> VicregTerms
     let invariance = (z1.clone() - z2.clone()).powi_scalar(2).mean();
     let variance = (variance_term(z1.clone()) + variance_term(z2.clone())).div_scalar(2.0);
     let covariance = covariance_term(z1) + covariance_term(z2);
-    let total = invariance.clone().mul_scalar(coeffs.sim) + variance.clone().mul_scalar(coeffs.std) + covariance.clone().mul_scalar(coeffs.cov);
+    let total =
+        invariance.clone().mul_scalar(coeffs.sim) + variance.clone().mul_scalar(coeffs.std) + covariance.clone().mul_scalar(coeffs.cov);
     VicregTerms { total, invariance, variance, covariance }
 }
 

@@ -36,7 +36,14 @@ impl ByolConfig {
     pub fn init(&self, backbone: Backbone, device: &Device) -> Byol {
         let projector = self.projector.init(backbone.feature_dim(), device);
         let predictor = self.predictor.init(self.projector.output_dim(), device);
-        Byol { target_backbone: target_copy(&backbone), target_projector: target_copy(&projector), backbone, projector, predictor, config: self.clone() }
+        Byol {
+            target_backbone: target_copy(&backbone),
+            target_projector: target_copy(&projector),
+            backbone,
+            projector,
+            predictor,
+            config: self.clone(),
+        }
     }
 }
 
@@ -55,7 +62,8 @@ impl Byol {
     pub fn step(&self, views: &[Tensor<4>]) -> StepOutput {
         let z: Vec<Tensor<2>> = views[..2].iter().map(|x| self.projector.forward(self.backbone.forward(x.clone()))).collect();
         let p: Vec<Tensor<2>> = z.iter().map(|z| self.predictor.forward(z.clone())).collect();
-        let target: Vec<Tensor<2>> = views[..2].iter().map(|x| self.target_projector.forward(self.target_backbone.forward(x.clone())).detach()).collect();
+        let target: Vec<Tensor<2>> =
+            views[..2].iter().map(|x| self.target_projector.forward(self.target_backbone.forward(x.clone())).detach()).collect();
         // 2 − 2·cos = 2 + 2·(negative cosine), per direction.
         let direction = |p: &Tensor<2>, z: &Tensor<2>| negative_cosine(p.clone(), z.clone()).mul_scalar(2.0).add_scalar(2.0);
         let loss = direction(&p[0], &target[1]) + direction(&p[1], &target[0]);

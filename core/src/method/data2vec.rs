@@ -40,7 +40,10 @@ impl Default for Data2VecConfig {
 impl Data2VecConfig {
     pub fn init(&self, backbone: Backbone, device: &Device) -> Result<Data2Vec, String> {
         let Some(vit) = backbone.as_vit() else {
-            return Err("data2vec predicts masked patches: it needs a ViT backbone (backbone.arch = \"vit_tiny\", \"vit_small\" or \"vit_base\")".into());
+            return Err(
+                "data2vec predicts masked patches: it needs a ViT backbone (backbone.arch = \"vit_tiny\", \"vit_small\" or \"vit_base\")"
+                    .into(),
+            );
         };
         if self.top_k == 0 || self.top_k > vit.depth() {
             return Err(format!("method.top_k = {} must be between 1 and the backbone's {} blocks", self.top_k, vit.depth()));

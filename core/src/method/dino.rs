@@ -117,7 +117,8 @@ impl Dino {
         let c = &self.config;
         let globals = global_views(views).min(2);
         let student = encode_views(views, |x| self.head.forward(self.backbone.forward(x)));
-        let teacher: Vec<Tensor<2>> = encode_views(&views[..globals], |x| self.teacher_head.forward(self.teacher_backbone.forward(x)).detach());
+        let teacher: Vec<Tensor<2>> =
+            encode_views(&views[..globals], |x| self.teacher_head.forward(self.teacher_backbone.forward(x)).detach());
         let center = self.center.value_sync();
         let teacher_temperature = c.teacher_temperature.at(progress.epoch());
         let loss = dino_loss(&student, &teacher, center.clone(), c.student_temperature, teacher_temperature);

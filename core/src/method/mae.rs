@@ -42,7 +42,10 @@ impl Default for MaeConfig {
 impl MaeConfig {
     pub fn init(&self, backbone: Backbone, device: &Device) -> Result<Mae, String> {
         let Some(vit) = backbone.as_vit() else {
-            return Err("mae reconstructs masked patches: it needs a ViT backbone (backbone.arch = \"vit_tiny\", \"vit_small\" or \"vit_base\")".into());
+            return Err(
+                "mae reconstructs masked patches: it needs a ViT backbone (backbone.arch = \"vit_tiny\", \"vit_small\" or \"vit_base\")"
+                    .into(),
+            );
         };
         let (d, w) = (vit.feature_dim, self.decoder_width);
         let g = vit.grid();

@@ -32,7 +32,13 @@ pub struct MocoV2Config {
 
 impl Default for MocoV2Config {
     fn default() -> Self {
-        Self { projector: MlpConfig::new(&[2048, 128]), temperature: 0.2, momentum: MomentumConfig::constant(0.99), queue_size: 4096, symmetric: false }
+        Self {
+            projector: MlpConfig::new(&[2048, 128]),
+            temperature: 0.2,
+            momentum: MomentumConfig::constant(0.99),
+            queue_size: 4096,
+            symmetric: false,
+        }
     }
 }
 

@@ -42,7 +42,14 @@ impl MocoV3Config {
     pub fn init(&self, backbone: Backbone, device: &Device) -> MocoV3 {
         let projector = self.projector.init(backbone.feature_dim(), device);
         let predictor = self.predictor.init(self.projector.output_dim(), device);
-        MocoV3 { key_backbone: target_copy(&backbone), key_projector: target_copy(&projector), backbone, projector, predictor, config: self.clone() }
+        MocoV3 {
+            key_backbone: target_copy(&backbone),
+            key_projector: target_copy(&projector),
+            backbone,
+            projector,
+            predictor,
+            config: self.clone(),
+        }
     }
 }
 
@@ -61,9 +68,11 @@ impl MocoV3 {
     pub fn step(&self, views: &[Tensor<4>]) -> StepOutput {
         let z: Vec<Tensor<2>> = views[..2].iter().map(|x| self.projector.forward(self.backbone.forward(x.clone()))).collect();
         let q: Vec<Tensor<2>> = z.iter().map(|z| self.predictor.forward(z.clone())).collect();
-        let k: Vec<Tensor<2>> = views[..2].iter().map(|x| self.key_projector.forward(self.key_backbone.forward(x.clone())).detach()).collect();
+        let k: Vec<Tensor<2>> =
+            views[..2].iter().map(|x| self.key_projector.forward(self.key_backbone.forward(x.clone())).detach()).collect();
         let t = self.config.temperature;
-        let loss = (info_nce_in_batch(q[0].clone(), k[1].clone(), t) + info_nce_in_batch(q[1].clone(), k[0].clone(), t)).mul_scalar(2.0 * t);
+        let loss =
+            (info_nce_in_batch(q[0].clone(), k[1].clone(), t) + info_nce_in_batch(q[1].clone(), k[0].clone(), t)).mul_scalar(2.0 * t);
         StepOutput { terms: vec![("info_nce", loss.clone())], loss, embedding: z[0].clone() }
     }
 

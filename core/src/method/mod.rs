@@ -138,8 +138,22 @@ pub enum MethodConfig {
 }
 
 /// Every method's name, for messages.
-pub const METHOD_NAMES: [&str; 14] =
-    ["simclr", "simsiam", "vicreg", "barlow_twins", "moco_v2", "moco_v3", "byol", "swav", "dino", "nnclr", "data2vec", "mae", "rotnet", "supervised"];
+pub const METHOD_NAMES: [&str; 14] = [
+    "simclr",
+    "simsiam",
+    "vicreg",
+    "barlow_twins",
+    "moco_v2",
+    "moco_v3",
+    "byol",
+    "swav",
+    "dino",
+    "nnclr",
+    "data2vec",
+    "mae",
+    "rotnet",
+    "supervised",
+];
 
 impl MethodConfig {
     pub fn name(&self) -> &'static str {
@@ -260,7 +274,10 @@ impl MethodConfig {
                 at_least_one("decoder_depth", c.decoder_depth)?;
                 at_least_one("decoder_heads", c.decoder_heads)?;
                 if c.decoder_width % c.decoder_heads != 0 {
-                    return Err(format!("method.decoder_width = {} must be a multiple of decoder_heads = {}", c.decoder_width, c.decoder_heads));
+                    return Err(format!(
+                        "method.decoder_width = {} must be a multiple of decoder_heads = {}",
+                        c.decoder_width, c.decoder_heads
+                    ));
                 }
                 Ok(())
             }

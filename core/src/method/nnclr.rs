@@ -11,8 +11,8 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::queue::Queue;
 use super::StepOutput;
+use super::queue::Queue;
 use crate::loss::{info_nce_in_batch, l2_normalize};
 use crate::model::{Backbone, LastNorm, Mlp, MlpConfig};
 
@@ -43,7 +43,13 @@ impl NnclrConfig {
     pub fn init(&self, backbone: Backbone, device: &Device) -> Nnclr {
         let projector = self.projector.init(backbone.feature_dim(), device);
         let predictor = self.predictor.init(self.projector.output_dim(), device);
-        Nnclr { backbone, projector, predictor, support: Queue::new(self.support_size, self.projector.output_dim(), device), temperature: self.temperature as f64 }
+        Nnclr {
+            backbone,
+            projector,
+            predictor,
+            support: Queue::new(self.support_size, self.projector.output_dim(), device),
+            temperature: self.temperature as f64,
+        }
     }
 }
 

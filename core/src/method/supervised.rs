@@ -43,7 +43,8 @@ impl Supervised {
         let features = self.backbone.forward(batch.views[0].clone());
         let logits = self.classifier.forward(features.clone());
         let device = logits.device();
-        let targets = Tensor::<1, Int>::from_data(TensorData::new(labels.iter().map(|&l| l as i64).collect::<Vec<_>>(), [labels.len()]), &device);
+        let targets =
+            Tensor::<1, Int>::from_data(TensorData::new(labels.iter().map(|&l| l as i64).collect::<Vec<_>>(), [labels.len()]), &device);
         let loss = CrossEntropyLossConfig::new().init(&device).forward(logits, targets);
         StepOutput { terms: vec![("cross_entropy", loss.clone())], loss, embedding: features }
     }

@@ -23,7 +23,9 @@ impl ConvNet {
         let channels = [3, width, 2 * width, 4 * width, 8 * width];
         let convs = channels
             .windows(2)
-            .map(|c| Conv2dConfig::new([c[0], c[1]], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).with_bias(false).init(device))
+            .map(|c| {
+                Conv2dConfig::new([c[0], c[1]], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).with_bias(false).init(device)
+            })
             .collect();
         let norms = channels[1..].iter().map(|&c| BatchNormConfig::new(c).init(device)).collect();
         Self {

@@ -56,7 +56,8 @@ impl MlpConfig {
         widths.extend(&self.dims);
         let hidden = widths.len() - 2;
         // Hidden layers feed a BatchNorm, so their bias would be cancelled: leave it out.
-        let layers = widths.windows(2).enumerate().map(|(i, w)| LinearConfig::new(w[0], w[1]).with_bias(i == hidden).init(device)).collect();
+        let layers =
+            widths.windows(2).enumerate().map(|(i, w)| LinearConfig::new(w[0], w[1]).with_bias(i == hidden).init(device)).collect();
         let norms = widths[1..=hidden].iter().map(|&w| BatchNormConfig::new(w).init(device)).collect();
         let last_norm = match self.last_norm {
             LastNorm::None => None,

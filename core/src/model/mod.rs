@@ -8,7 +8,9 @@ mod vit;
 pub use convnet::ConvNet;
 pub use mlp::{LastNorm, Mlp, MlpConfig};
 pub use resnet::{ResNet, ResNetDepth, Stem};
-pub use vit::{TransformerBlock, Vit, VitConfig, VitPool, VitSize, VitTokens, layer_norm, normalize, resize_position_embeddings, token_linear};
+pub use vit::{
+    TransformerBlock, Vit, VitConfig, VitPool, VitSize, VitTokens, layer_norm, normalize, resize_position_embeddings, token_linear,
+};
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -100,12 +102,23 @@ impl BackboneConfig {
                     "vit_tiny" => VitConfig::new(VitSize::Tiny, self.patch_size, self.image_size, self.pool),
                     "vit_small" => VitConfig::new(VitSize::Small, self.patch_size, self.image_size, self.pool),
                     "vit_base" => VitConfig::new(VitSize::Base, self.patch_size, self.image_size, self.pool),
-                    _ => VitConfig { width: self.width, depth: self.depth, heads: self.heads, patch: self.patch_size, image_size: self.image_size, pool: self.pool },
+                    _ => VitConfig {
+                        width: self.width,
+                        depth: self.depth,
+                        heads: self.heads,
+                        patch: self.patch_size,
+                        image_size: self.image_size,
+                        pool: self.pool,
+                    },
                 };
                 config.validate()?;
                 Backbone::Vit(config.init(device))
             }
-            other => return Err(format!("unknown backbone '{other}'; choose resnet18, resnet34, resnet50, convnet, vit, vit_tiny, vit_small or vit_base")),
+            other => {
+                return Err(format!(
+                    "unknown backbone '{other}'; choose resnet18, resnet34, resnet50, convnet, vit, vit_tiny, vit_small or vit_base"
+                ));
+            }
         })
     }
 }
@@ -157,12 +170,15 @@ mod tests {
             assert_eq!(b.feature_dim(), dim, "{arch}");
             assert_eq!(b.forward(x.clone()).dims(), [2, dim], "{arch}");
         }
-        let imagenet = BackboneConfig { arch: "resnet18".into(), width: 4, stem: Stem::ImageNet, ..Default::default() }.init(&device).unwrap();
+        let imagenet =
+            BackboneConfig { arch: "resnet18".into(), width: 4, stem: Stem::ImageNet, ..Default::default() }.init(&device).unwrap();
         let vit = BackboneConfig { arch: "vit_tiny".into(), patch_size: 4, image_size: 32, ..Default::default() }.init(&device).unwrap();
         assert_eq!((vit.feature_dim(), vit.forward(x.clone()).dims()), (192, [2, 192]));
-        let err = BackboneConfig { arch: "vit_small".into(), patch_size: 5, image_size: 32, ..Default::default() }.init(&device).unwrap_err();
+        let err =
+            BackboneConfig { arch: "vit_small".into(), patch_size: 5, image_size: 32, ..Default::default() }.init(&device).unwrap_err();
         assert!(err.contains("multiple of patch_size"), "{err}");
-        let custom = BackboneConfig { arch: "vit".into(), width: 24, depth: 2, heads: 3, patch_size: 8, image_size: 32, ..Default::default() };
+        let custom =
+            BackboneConfig { arch: "vit".into(), width: 24, depth: 2, heads: 3, patch_size: 8, image_size: 32, ..Default::default() };
         assert_eq!(custom.init(&device).unwrap().forward(x.clone()).dims(), [2, 24]);
         let err = BackboneConfig { heads: 5, ..custom }.init(&device).unwrap_err();
         assert!(err.contains("multiple of the 5 heads"), "{err}");
@@ -176,9 +192,12 @@ mod tests {
         // the BatchNorms' running mean and variance (2 × 4,800 channels). The CIFAR stem replaces
         // the 7×7 conv (9,408) by a 3×3 one (1,728).
         const RUNNING_STATS: usize = 2 * 4_800;
-        let b = BackboneConfig { arch: "resnet18".into(), width: 64, stem: Stem::ImageNet, ..Default::default() }.init(&Device::flex()).unwrap();
+        let b = BackboneConfig { arch: "resnet18".into(), width: 64, stem: Stem::ImageNet, ..Default::default() }
+            .init(&Device::flex())
+            .unwrap();
         assert_eq!(b.num_params(), 11_176_512 + RUNNING_STATS);
-        let b = BackboneConfig { arch: "resnet18".into(), width: 64, stem: Stem::Cifar, ..Default::default() }.init(&Device::flex()).unwrap();
+        let b =
+            BackboneConfig { arch: "resnet18".into(), width: 64, stem: Stem::Cifar, ..Default::default() }.init(&Device::flex()).unwrap();
         assert_eq!(b.num_params(), 11_176_512 - 9_408 + 1_728 + RUNNING_STATS);
     }
 }

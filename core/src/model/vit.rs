@@ -266,7 +266,11 @@ impl Vit {
     /// Patch embeddings `[N, T, D]` and the patch grid `h × w`.
     fn patch_embeddings(&self, images: Tensor<4>) -> (Tensor<3>, usize, usize) {
         let [n, _, height, width] = images.dims();
-        assert!(height % self.patch == 0 && width % self.patch == 0, "ViT: a {height}×{width} image is not made of {0}×{0} patches", self.patch);
+        assert!(
+            height % self.patch == 0 && width % self.patch == 0,
+            "ViT: a {height}×{width} image is not made of {0}×{0} patches",
+            self.patch
+        );
         let patches = self.patch_embed.forward(images); // [N, D, h, w]
         let [_, d, h, w] = patches.dims();
         (patches.reshape([n, d, h * w]).swap_dims(1, 2), h, w)
@@ -338,7 +342,8 @@ mod tests {
         let weight_of = |y: Tensor<3>| (y.clone() * y.sin()).sum();
         let (g_ours, g_theirs) = (weight_of(y_ours).backward(), weight_of(y_theirs).backward());
         assert!(max_abs_diff(ours.grad(&g_ours).unwrap(), theirs.grad(&g_theirs).unwrap()) < 1e-4);
-        let (w_ours, w_theirs) = (block.attention.query.weight.grad(&g_ours).unwrap(), block.attention.query.weight.grad(&g_theirs).unwrap());
+        let (w_ours, w_theirs) =
+            (block.attention.query.weight.grad(&g_ours).unwrap(), block.attention.query.weight.grad(&g_theirs).unwrap());
         assert!(max_abs_diff(w_ours, w_theirs) < 1e-4);
     }
 
@@ -369,7 +374,8 @@ mod tests {
         mask[15] = true;
         let mask = || Tensor::<2, Bool>::from_data(TensorData::new(mask.clone(), [1, 16]), &device);
         let noise = Tensor::<4>::random([1, 3, 4, 4], Distribution::Normal(0.0, 10.0), &device);
-        let perturbed = images.clone().slice_assign([0..1, 0..3, 4..8, 4..8], noise.clone()).slice_assign([0..1, 0..3, 12..16, 12..16], noise);
+        let perturbed =
+            images.clone().slice_assign([0..1, 0..3, 4..8, 4..8], noise.clone()).slice_assign([0..1, 0..3, 12..16, 12..16], noise);
         let a = vit.forward_tokens(images.clone(), Some(mask()), true);
         let b = vit.forward_tokens(perturbed.clone(), Some(mask()), true);
         assert_eq!(max_abs_diff(a.tokens, b.tokens), 0.0, "masked pixels changed an output");

@@ -89,7 +89,12 @@ impl Trainer {
         logged.push(gradient_norm(&model, &grads));
         let lr = self.schedule.lr(self.step);
         self.model = Some(self.optimizer.step(lr, model, grads).after_step(&progress));
-        let pending = PendingStats { step: self.step, lr, term_names: out.terms.iter().map(|(name, _)| *name).collect(), values: Tensor::cat(logged, 0) };
+        let pending = PendingStats {
+            step: self.step,
+            lr,
+            term_names: out.terms.iter().map(|(name, _)| *name).collect(),
+            values: Tensor::cat(logged, 0),
+        };
         self.step += 1;
         pending
     }
@@ -112,7 +117,8 @@ impl PendingStats {
 
     /// Reads the numbers without blocking (needed on WebGPU).
     pub async fn read_async(self) -> Result<StepStats, String> {
-        let data = self.values.clone().into_data_async().await.map_err(|e| format!("reading the step's loss from the device failed: {e:?}"))?;
+        let data =
+            self.values.clone().into_data_async().await.map_err(|e| format!("reading the step's loss from the device failed: {e:?}"))?;
         Ok(self.finish(data.try_to_vec().expect("f32 scalars")))
     }
 

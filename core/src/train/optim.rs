@@ -19,10 +19,21 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "name", rename_all = "lowercase", deny_unknown_fields)]
 pub enum OptimizerConfig {
     /// SGD with (undampened) momentum and coupled weight decay on every parameter.
-    Sgd { momentum: f64, weight_decay: f32 },
+    Sgd {
+        momentum: f64,
+        weight_decay: f32,
+    },
     /// LARS with trust coefficient `eta` (0.001 in the papers).
-    Lars { momentum: f64, weight_decay: f64, eta: f64 },
-    AdamW { weight_decay: f32, beta1: f32, beta2: f32 },
+    Lars {
+        momentum: f64,
+        weight_decay: f64,
+        eta: f64,
+    },
+    AdamW {
+        weight_decay: f32,
+        beta1: f32,
+        beta2: f32,
+    },
 }
 
 impl OptimizerConfig {
@@ -80,7 +91,13 @@ impl Lars {
 impl Optimizer for Lars {
     type State<const D: usize> = MomentumState<D>;
 
-    fn step<const D: usize>(&self, lr: LearningRate, weight: Tensor<D>, grad: Tensor<D>, state: Option<MomentumState<D>>) -> (Tensor<D>, Option<MomentumState<D>>) {
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        weight: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<MomentumState<D>>,
+    ) -> (Tensor<D>, Option<MomentumState<D>>) {
         let update = self.update(&weight, grad);
         let (velocity, state) = self.momentum.transform(update, state);
         (weight - velocity.mul_scalar(lr), Some(state))

@@ -6,12 +6,12 @@ use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
 use burn::tensor::{Distribution, Tensor};
 use jem_core::augment::{Preset, Resolution};
+use jem_core::data::Split;
 use jem_core::data::batch::TensorBatch;
+use jem_core::data::shapes::Shapes;
 use jem_core::method::MethodConfig;
 use jem_core::model::{Backbone, BackboneConfig, Stem};
 use jem_core::train::{OptimizerConfig, Schedule, Trainer};
-use jem_core::data::Split;
-use jem_core::data::shapes::Shapes;
 
 use crate::loader::augment_parallel;
 
@@ -43,7 +43,12 @@ pub fn augment(args: AugmentArgs) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let thread_counts: Vec<usize> = if cores > 1 { vec![1, cores] } else { vec![1] };
     if !args.json {
-        println!("{} augmentation, {} views per image, batches of {}", preset.name(), preset.build(Resolution::Cifar).views.len(), args.batch);
+        println!(
+            "{} augmentation, {} views per image, batches of {}",
+            preset.name(),
+            preset.build(Resolution::Cifar).views.len(),
+            args.batch
+        );
         println!("{:>6} {:>8} {:>8} {:>14} {:>18}", "size", "source", "threads", "images/s", "images/s/thread");
     }
     for &size in &args.sizes {
@@ -196,7 +201,14 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let threads = use_threads(args.threads)?;
     let device = crate::device::parse(&args.device)?.autodiff();
     device.seed(0);
-    let backbone = BackboneConfig { arch: args.model.clone(), width: args.width, stem: Stem::Cifar, patch_size: args.patch, image_size: args.size, ..Default::default() };
+    let backbone = BackboneConfig {
+        arch: args.model.clone(),
+        width: args.width,
+        stem: Stem::Cifar,
+        patch_size: args.patch,
+        image_size: args.size,
+        ..Default::default()
+    };
     let random = || Tensor::<4>::random([args.batch, 3, args.size, args.size], Distribution::Normal(0.0, 1.0), &device);
     let (views, mut step): (usize, Box<dyn FnMut() -> f32>) = if args.method == "reference" {
         let backbone = backbone.init(&device).map_err(anyhow::Error::msg)?;
@@ -204,17 +216,24 @@ pub fn train(args: TrainArgs) -> Result<()> {
         let mut net = Some(ReferenceNet { backbone, head });
         let mut optimizer = OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 0.0 }.init();
         let x = random();
-        (1, Box::new(move || {
-            let model = net.take().expect("the model is only taken during a step");
-            let loss = model.head.forward(model.backbone.forward(x.clone())).powi_scalar(2).mean();
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            net = Some(optimizer.step(0.01, model, grads));
-            loss.into_scalar::<f32>()
-        }))
+        (
+            1,
+            Box::new(move || {
+                let model = net.take().expect("the model is only taken during a step");
+                let loss = model.head.forward(model.backbone.forward(x.clone())).powi_scalar(2).mean();
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                net = Some(optimizer.step(0.01, model, grads));
+                loss.into_scalar::<f32>()
+            }),
+        )
     } else {
         let method = MethodConfig::default_for(&args.method).map_err(anyhow::Error::msg)?;
         let model = method.init(&backbone, &device).map_err(anyhow::Error::msg)?;
-        let mut trainer = Trainer::new(model, &OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 0.0 }, Schedule { peak: 0.01, min: 0.01, warmup_steps: 0, total_steps: 1, steps_per_epoch: 1 });
+        let mut trainer = Trainer::new(
+            model,
+            &OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 0.0 },
+            Schedule { peak: 0.01, min: 0.01, warmup_steps: 0, total_steps: 1, steps_per_epoch: 1 },
+        );
         let batch = TensorBatch::from_views((0..args.views).map(|_| random()).collect());
         (args.views, Box::new(move || trainer.step(&batch).loss))
     };
@@ -314,8 +333,14 @@ pub fn conv(args: ConvArgs) -> Result<()> {
     let kernels: [(&str, Kernel); 2] = [("burn", |conv, x| conv.forward(x)), ("jem", |conv, x| jem_core::kernel::conv2d(conv, x))];
     let mut totals = [[0.0; 2]; 2];
     if !args.json {
-        println!("ResNet-18 (CIFAR stem) convolutions, width {}, batch {}, {threads} threads; times in ms (GFLOP/s)", args.width, args.batch);
-        println!("{:>5} {:>5} {:>2} {:>2} {:>4} {:>3} {:>16} {:>16} {:>16} {:>16}", "c_in", "c_out", "k", "s", "size", "n", "burn fwd", "burn fwd+bwd", "jem fwd", "jem fwd+bwd");
+        println!(
+            "ResNet-18 (CIFAR stem) convolutions, width {}, batch {}, {threads} threads; times in ms (GFLOP/s)",
+            args.width, args.batch
+        );
+        println!(
+            "{:>5} {:>5} {:>2} {:>2} {:>4} {:>3} {:>16} {:>16} {:>16} {:>16}",
+            "c_in", "c_out", "k", "s", "size", "n", "burn fwd", "burn fwd+bwd", "jem fwd", "jem fwd+bwd"
+        );
     }
     for shape in resnet18_cifar_convs(args.width) {
         let pad = shape.kernel / 2;

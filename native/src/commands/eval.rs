@@ -89,7 +89,14 @@ impl Frozen {
         let (train, test) = open_datasets(&recipe, None)?;
         let test = test.ok_or_else(|| anyhow::anyhow!("{}: needs a test (or val) split to evaluate on", recipe.data.dataset))?;
         let transform = training_views(&recipe, &train)?.eval_transform();
-        println!("checkpoint {} ({}, {}), {} train / {} test images", checkpoint.display(), recipe.method.name(), recipe.backbone.arch, train.len(), test.len());
+        println!(
+            "checkpoint {} ({}, {}), {} train / {} test images",
+            checkpoint.display(),
+            recipe.method.name(),
+            recipe.backbone.arch,
+            train.len(),
+            test.len()
+        );
         Ok(Self { backbone: model.backbone().valid(), train, test, transform, device })
     }
 
@@ -113,7 +120,15 @@ pub fn run(protocol: Protocol, args: Args) -> Result<()> {
             };
             let config = LinearProbeConfig { epochs: args.epochs, lr: args.lr, ..Default::default() };
             let (train_features, test_features) = (frozen.features(&frozen.train)?, frozen.features(&frozen.test)?);
-            let acc = linear_probe(train_features, train_labels, test_features, test_labels, frozen.train.classes.len(), config, &frozen.device.clone().autodiff());
+            let acc = linear_probe(
+                train_features,
+                train_labels,
+                test_features,
+                test_labels,
+                frozen.train.classes.len(),
+                config,
+                &frozen.device.clone().autodiff(),
+            );
             println!("linear probe ({} epochs on frozen features): top-1 {:.2}%, top-5 {:.2}%", args.epochs, acc.top1, acc.top5);
         }
     }
@@ -135,8 +150,19 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
     let eval = training_views(&recipe, &train)?.eval_transform();
     // Supervised-style views: random resized crops (35–100 %) and flips, no colour changes.
     let views = MultiViewAugment::symmetric(ViewTransform::crop_only(eval.size, (0.35, 1.0), eval.normalize), 1);
-    let config = FinetuneConfig { epochs: args.epochs, batch_size: args.batch_size, lr: args.lr, weight_decay: args.weight_decay, seed: recipe.train.seed };
-    anyhow::ensure!(train.len() >= config.batch_size, "the train split has {} images, fewer than one batch of {}", train.len(), config.batch_size);
+    let config = FinetuneConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        weight_decay: args.weight_decay,
+        seed: recipe.train.seed,
+    };
+    anyhow::ensure!(
+        train.len() >= config.batch_size,
+        "the train split has {} images, fewer than one batch of {}",
+        train.len(),
+        config.batch_size
+    );
     println!(
         "fine-tuning {} ({}, {}) on {} train images, {} epochs, then testing on {}",
         checkpoint.display(),

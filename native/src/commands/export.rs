@@ -64,6 +64,13 @@ pub fn web(args: WebArgs) -> Result<()> {
     let weights = std::fs::read(&weights_path).with_context(|| format!("{}: cannot read", weights_path.display()))?;
     let file = jem_core::encoder_file::encode(&recipe, &weights);
     std::fs::write(&args.out, &file).with_context(|| format!("{}: cannot write", args.out.display()))?;
-    println!("{}: {} encoder ({} {}), {:.1} MB", args.out.display(), recipe.method.name(), recipe.backbone.arch, recipe.backbone.width, file.len() as f64 / 1e6);
+    println!(
+        "{}: {} encoder ({} {}), {:.1} MB",
+        args.out.display(),
+        recipe.method.name(),
+        recipe.backbone.arch,
+        recipe.backbone.width,
+        file.len() as f64 / 1e6
+    );
     Ok(())
 }

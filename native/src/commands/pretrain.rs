@@ -105,7 +105,12 @@ pub fn open_datasets(recipe: &Recipe, limit: Option<usize>) -> Result<(Dataset, 
     if let Some(n) = limit {
         train = train.truncated(n);
     }
-    anyhow::ensure!(train.len() >= recipe.train.batch_size, "the train split has {} images, fewer than one batch of {}", train.len(), recipe.train.batch_size);
+    anyhow::ensure!(
+        train.len() >= recipe.train.batch_size,
+        "the train split has {} images, fewer than one batch of {}",
+        train.len(),
+        recipe.train.batch_size
+    );
     if let Some(classes) = recipe.method.label_classes() {
         anyhow::ensure!(train.labels.is_some(), "{} trains with labels, and this train split has none", recipe.method.name());
         anyhow::ensure!(
@@ -135,7 +140,14 @@ pub fn training_views(recipe: &Recipe, train: &Dataset) -> Result<MultiViewAugme
 }
 
 /// kNN top-1 of a backbone: bank = train images, queries = test images, both unaugmented.
-pub fn knn_top1(backbone: &Backbone, train: &Dataset, test: &Dataset, transform: &ViewTransform, config: KnnConfig, device: &Device) -> Result<f64> {
+pub fn knn_top1(
+    backbone: &Backbone,
+    train: &Dataset,
+    test: &Dataset,
+    transform: &ViewTransform,
+    config: KnnConfig,
+    device: &Device,
+) -> Result<f64> {
     let (Some(train_labels), Some(test_labels)) = (&train.labels, &test.labels) else {
         anyhow::bail!("kNN needs labels in both splits");
     };
@@ -242,7 +254,14 @@ fn describe_views(augment: &MultiViewAugment) -> String {
 
 /// Writes a checkpoint in the middle of an epoch, before `next_batch` (stopped or interrupted
 /// runs), so that `--resume` continues with exactly the batches a straight run would have seen.
-fn checkpoint_mid_epoch(run_dir: &mut RunDir, trainer: &Trainer, bar: &ProgressBar, epoch: usize, next_batch: usize, keep: usize) -> Result<PathBuf> {
+fn checkpoint_mid_epoch(
+    run_dir: &mut RunDir,
+    trainer: &Trainer,
+    bar: &ProgressBar,
+    epoch: usize,
+    next_batch: usize,
+    keep: usize,
+) -> Result<PathBuf> {
     bar.finish_and_clear();
     run_dir.flush()?;
     let progress = Progress { epoch, step: trainer.step, batch: next_batch };
@@ -271,7 +290,11 @@ pub fn run(args: Args) -> Result<()> {
             let (run_dir, checkpoint) = run::find_checkpoint(run_path)?;
             let progress = run::load_progress(&checkpoint)?;
             let model = run::load_model(recipe.method.init(&recipe.backbone, &train_device).map_err(anyhow::Error::msg)?, &checkpoint)?;
-            let optimizer = recipe.optimizer.init().load(checkpoint.join("optimizer.bpk")).map_err(|e| anyhow::anyhow!("{}: cannot load the optimizer: {e:?}", checkpoint.display()))?;
+            let optimizer = recipe
+                .optimizer
+                .init()
+                .load(checkpoint.join("optimizer.bpk"))
+                .map_err(|e| anyhow::anyhow!("{}: cannot load the optimizer: {e:?}", checkpoint.display()))?;
             trainer.restore(model, optimizer, progress.step);
             (start_epoch, first_batch) = (progress.epoch, progress.batch);
             println!("resuming {} at epoch {} (step {})", run_dir.display(), progress.epoch, progress.step);
@@ -317,7 +340,12 @@ pub fn run(args: Args) -> Result<()> {
     if recipe.train.epochs == 0 {
         // No training: the initial weights are the run's checkpoint, so that every `jem eval`
         // (kNN, linear probe, fine-tuning from scratch) measures its random-init baseline.
-        let checkpoint = run_dir.checkpoint(trainer.model(), trainer.optimizer(), Progress { epoch: 0, step: 0, batch: 0 }, recipe.train.keep_checkpoints)?;
+        let checkpoint = run_dir.checkpoint(
+            trainer.model(),
+            trainer.optimizer(),
+            Progress { epoch: 0, step: 0, batch: 0 },
+            recipe.train.keep_checkpoints,
+        )?;
         run_dir.flush()?;
         println!("0 epochs: no training; wrote the initial weights to {}", checkpoint.display());
         println!("evaluate them with: jem eval linear --checkpoint {0}  (or: jem eval finetune --checkpoint {0})", dir.display());
@@ -325,13 +353,15 @@ pub fn run(args: Args) -> Result<()> {
     }
 
     let train = Arc::new(train);
-    let loader_config = LoaderConfig { batch_size: recipe.train.batch_size, shuffle: true, drop_last: true, seed: recipe.train.seed, prefetch: 2 };
+    let loader_config =
+        LoaderConfig { batch_size: recipe.train.batch_size, shuffle: true, drop_last: true, seed: recipe.train.seed, prefetch: 2 };
     let mut losses = Vec::new();
     let mut stds = Vec::new();
     let mut trained_images = 0usize;
     let started = Instant::now();
     catch_stop_signals();
-    let stop_requested = |step: usize| STOP_REQUESTED.load(std::sync::atomic::Ordering::SeqCst) || args.stop_after.is_some_and(|n| step >= n);
+    let stop_requested =
+        |step: usize| STOP_REQUESTED.load(std::sync::atomic::Ordering::SeqCst) || args.stop_after.is_some_and(|n| step >= n);
     let interrupted = |step: usize, checkpoint: &Path| {
         println!("interrupted after step {step}: wrote {}; continue with: jem pretrain --resume {}", checkpoint.display(), dir.display());
     };
@@ -339,20 +369,28 @@ pub fn run(args: Args) -> Result<()> {
         let epoch_start = Instant::now();
         let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(steps_per_epoch as u64) };
         bar.set_style(
-            ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}").expect("valid template").progress_chars("=> "),
+            ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
         );
         bar.set_prefix(format!("{}/{}", epoch + 1, recipe.train.epochs));
         let (mut epoch_loss, mut epoch_std, mut images, mut steps) = (0.0f64, 0.0f64, 0usize, 0usize);
         let first = if epoch == start_epoch { first_batch } else { 0 };
         bar.set_position(first as u64);
-        for (batch_index, batch) in (first..).zip(EpochLoader::starting_at(train.clone(), augment.clone(), loader_config, epoch as u64, first)) {
+        for (batch_index, batch) in
+            (first..).zip(EpochLoader::starting_at(train.clone(), augment.clone(), loader_config, epoch as u64, first))
+        {
             let batch = match batch {
                 Ok(batch) => batch,
                 Err(error) => {
                     // A streamed image that became unreadable: keep the position, so that
                     // replacing the file and resuming continues exactly here.
                     let kept = checkpoint_mid_epoch(&mut run_dir, &trainer, &bar, epoch, batch_index, recipe.train.keep_checkpoints)?;
-                    anyhow::bail!("{error}\ntraining stopped at step {}; checkpoint {} written (continue with --resume)", trainer.step, kept.display());
+                    anyhow::bail!(
+                        "{error}\ntraining stopped at step {}; checkpoint {} written (continue with --resume)",
+                        trainer.step,
+                        kept.display()
+                    );
                 }
             };
             let stats = trainer.step(&batch.to_tensors(&train_device));
@@ -375,7 +413,10 @@ pub fn run(args: Args) -> Result<()> {
             bar.set_message(format!("loss {:.4} lr {:.4} {:.0} img/s", stats.loss, stats.lr, rate));
             bar.inc(1);
             if stop_requested(trainer.step) && batch_index + 1 < steps_per_epoch {
-                interrupted(trainer.step, &checkpoint_mid_epoch(&mut run_dir, &trainer, &bar, epoch, batch_index + 1, recipe.train.keep_checkpoints)?);
+                interrupted(
+                    trainer.step,
+                    &checkpoint_mid_epoch(&mut run_dir, &trainer, &bar, epoch, batch_index + 1, recipe.train.keep_checkpoints)?,
+                );
                 return Ok(());
             }
         }
@@ -405,7 +446,12 @@ pub fn run(args: Args) -> Result<()> {
         let last_epoch = epoch + 1 == recipe.train.epochs;
         let stopping = stop_requested(trainer.step) && !last_epoch;
         if (epoch + 1) % recipe.train.checkpoint_every.max(1) == 0 || last_epoch || stopping {
-            last_checkpoint = Some(run_dir.checkpoint(trainer.model(), trainer.optimizer(), Progress { epoch: epoch + 1, step: trainer.step, batch: 0 }, recipe.train.keep_checkpoints)?);
+            last_checkpoint = Some(run_dir.checkpoint(
+                trainer.model(),
+                trainer.optimizer(),
+                Progress { epoch: epoch + 1, step: trainer.step, batch: 0 },
+                recipe.train.keep_checkpoints,
+            )?);
         }
         if let (true, Some(checkpoint)) = (stopping, &last_checkpoint) {
             interrupted(trainer.step, checkpoint);
@@ -427,7 +473,10 @@ pub fn run(args: Args) -> Result<()> {
     match (random_init_knn, trained_knn) {
         (Some(before), Some(after)) => println!(
             "kNN top-1 (k={}, T={}): random init {before:.1}% → trained {after:.1}% ({:+.1} points) after {:.0} s of training",
-            knn.k, knn.temperature, after - before, train_seconds
+            knn.k,
+            knn.temperature,
+            after - before,
+            train_seconds
         ),
         (None, Some(after)) => println!("kNN top-1: trained {after:.1}%"),
         _ => println!("no test split: kNN skipped"),
