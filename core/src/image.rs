@@ -205,6 +205,6 @@ mod tests {
         // A smaller tile is centred in its cell.
         let g = Image::grid(&[Image::filled(4, 4, [0; 3]), Image::filled(2, 2, [7; 3])], 2, 0);
         assert_eq!(&g.pixels[(1 * 8 + 5) * 3..][..3], &[7, 7, 7]);
-        assert_eq!(&g.pixels[(0 * 8 + 4) * 3..][..3], &[255, 255, 255]);
+        assert_eq!(&g.pixels[4 * 3..][..3], &[255, 255, 255]); // row 0, column 4
     }
 }

@@ -34,10 +34,13 @@ struct Args {
     replay: Option<PathBuf>,
 }
 
+/// The function under test: it must not panic on any input.
+type Run = Box<dyn Fn(&[u8])>;
+
 /// A target: its seed inputs and the function under test.
 struct Target {
     seeds: Vec<Vec<u8>>,
-    run: Box<dyn Fn(&[u8])>,
+    run: Run,
 }
 
 fn shapes_images(n: u64, side: usize) -> Vec<Image> {
@@ -113,7 +116,7 @@ fn target(name: &str) -> Result<Target, String> {
                 projector: jem_core::model::MlpConfig::new(&[8, 4]),
             });
             let device = burn::tensor::Device::flex();
-            let model = recipe.method.init(&recipe.backbone, &device)?;
+            let model = recipe.method.init(&recipe.backbone, &device).map_err(|e| e.to_string())?;
             let weights = burn::module::Module::into_record(model).into_bytes().map_err(|e| format!("{e:?}"))?.to_vec();
             Target {
                 seeds: vec![encoder_file::encode(&recipe, &weights)],
@@ -121,10 +124,11 @@ fn target(name: &str) -> Result<Target, String> {
                     if let Ok((recipe, weights)) = encoder_file::decode(bytes) {
                         // Only small models: a fuzzed width of a billion is a valid recipe that
                         // would just run out of memory.
-                        if recipe.backbone.width <= 8 && recipe.backbone.arch == "convnet" {
-                            if let Ok(model) = recipe.method.init(&recipe.backbone, &device) {
-                                let _ = encoder_file::load_weights(model, weights);
-                            }
+                        if recipe.backbone.width <= 8
+                            && recipe.backbone.arch == "convnet"
+                            && let Ok(model) = recipe.method.init(&recipe.backbone, &device)
+                        {
+                            let _ = encoder_file::load_weights(model, weights);
                         }
                     }
                 }),

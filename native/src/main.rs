@@ -7,6 +7,7 @@ mod loader;
 mod npy;
 mod plot;
 mod run;
+mod signals;
 
 use std::process::ExitCode;
 

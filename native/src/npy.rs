@@ -29,7 +29,7 @@ fn encode(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
 
 /// Writes a row-major `[rows, values.len() / rows]` f32 matrix.
 pub fn write_f32_matrix(path: &Path, values: &[f32], rows: usize) -> Result<()> {
-    let cols = if rows == 0 { 0 } else { values.len() / rows };
+    let cols = values.len().checked_div(rows).unwrap_or(0);
     let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(path, encode("<f4", &[rows, cols], &data)).with_context(|| format!("{}: cannot write", path.display()))
 }

@@ -26,9 +26,10 @@ pub struct RunDir {
     metrics: BufWriter<File>,
 }
 
-/// Where training stands: enough to continue after a checkpoint.
+/// Where a run stands in its epochs and steps: enough to continue after a checkpoint (the
+/// schedule-facing counterpart is `jem_core::method::Progress`).
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
-pub struct Progress {
+pub struct Position {
     /// Epochs completed.
     pub epoch: usize,
     /// Optimiser steps taken.
@@ -39,7 +40,7 @@ pub struct Progress {
     pub batch: usize,
 }
 
-impl Progress {
+impl Position {
     /// The checkpoint folder's name; names sort in training order.
     fn checkpoint_name(&self) -> String {
         match self.batch {
@@ -74,9 +75,9 @@ impl RunDir {
     /// goes into a hidden folder, is flushed to disk, and only then renamed into place and named
     /// in `latest`. A crash or a full disk part-way leaves the previous checkpoints as they were.
     /// Keeps the newest `keep` checkpoints (0: all).
-    pub fn checkpoint(&self, model: &Model, optimizer: &ModuleOptimizer, progress: Progress, keep: usize) -> Result<PathBuf> {
+    pub fn checkpoint(&self, model: &Model, optimizer: &ModuleOptimizer, position: Position, keep: usize) -> Result<PathBuf> {
         let checkpoints = self.path.join("checkpoints");
-        let name = progress.checkpoint_name();
+        let name = position.checkpoint_name();
         let partial = checkpoints.join(format!(".{name}.partial"));
         let _ = fs::remove_dir_all(&partial);
         fs::create_dir_all(&partial)?;
@@ -86,7 +87,7 @@ impl RunDir {
         let write = || -> Result<()> {
             model.clone().save_file(partial.join("model.bpk")).map_err(|e| failed("model", &e))?;
             optimizer.save(partial.join("optimizer.bpk")).map_err(|e| failed("optimizer", &e))?;
-            let mut state = CheckpointState { progress, files: Default::default() };
+            let mut state = CheckpointState { progress: position, files: Default::default() };
             for file in CHECKPOINT_FILES {
                 let bytes = fs::read(partial.join(file))?;
                 state.files.insert(file.to_string(), FileSum::of(&bytes));
@@ -126,7 +127,7 @@ const CHECKPOINT_FILES: [&str; 2] = ["model.bpk", "optimizer.bpk"];
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CheckpointState {
     #[serde(flatten)]
-    pub progress: Progress,
+    pub progress: Position,
     /// Absent in checkpoints written before checksums existed; those load unchecked.
     #[serde(default)]
     pub files: std::collections::BTreeMap<String, FileSum>,
@@ -243,7 +244,7 @@ pub fn load_model(model: Model, checkpoint: &Path) -> Result<Model> {
 }
 
 /// Where training stood at a checkpoint that [`find_checkpoint`] has already verified.
-pub fn load_progress(checkpoint: &Path) -> Result<Progress> {
+pub fn load_progress(checkpoint: &Path) -> Result<Position> {
     let text =
         fs::read_to_string(checkpoint.join("state.json")).with_context(|| format!("{}: missing state.json", checkpoint.display()))?;
     let state: CheckpointState = serde_json::from_str(&text).with_context(|| format!("{}: state.json is damaged", checkpoint.display()))?;

@@ -72,8 +72,8 @@ pub fn augment_preview(
         Some(bytes) => Image::decode(&bytes).map_err(|e| JsError::new(&format!("cannot read the image: {e}")))?,
         None => Shapes::preview_image(),
     };
-    let preset = Preset::from_name(preset).map_err(|e| JsError::new(&e))?;
-    let resolution = Resolution::resolve(variant, image.width, image.height).map_err(|e| JsError::new(&e))?;
+    let preset = Preset::from_name(preset).map_err(|e| JsError::new(&e.to_string()))?;
+    let resolution = Resolution::resolve(variant, image.width, image.height).map_err(|e| JsError::new(&e.to_string()))?;
     if views == 0 || columns == 0 {
         return Err(JsError::new("views and columns must be at least 1"));
     }
@@ -102,7 +102,7 @@ pub fn augment_lab(image: Option<Vec<u8>>, config: &str, views: usize, seed: u32
         None => Shapes::preview_image(),
     };
     let config = augment_config(config)?;
-    let augment = config.build(image.width, image.height).map_err(|e| JsError::new(&e))?;
+    let augment = config.build(image.width, image.height).map_err(|e| JsError::new(&e.to_string()))?;
     let png = |img: Image| js_sys::Uint8Array::from(&img.to_png()[..]);
     let tiles = js_sys::Array::of1(&png(augment.preview_original(&image)));
     let n = augment.views.len();
@@ -117,7 +117,7 @@ pub fn augment_lab(image: Option<Vec<u8>>, config: &str, views: usize, seed: u32
 #[wasm_bindgen]
 pub fn augment_view_sizes(config: &str, width: usize, height: usize) -> Result<Vec<u32>, JsError> {
     let config = augment_config(config)?;
-    let augment = config.build(width, height).map_err(|e| JsError::new(&e))?;
+    let augment = config.build(width, height).map_err(|e| JsError::new(&e.to_string()))?;
     Ok(augment.views.iter().map(|v| v.size as u32).collect())
 }
 
@@ -131,8 +131,8 @@ fn augment_config(json: &str) -> Result<AugmentConfig, JsError> {
 /// `local_size` (3/7 of the global size when the preset has no local crops).
 #[wasm_bindgen]
 pub fn augment_defaults(preset: &str, variant: &str) -> Result<String, JsError> {
-    let preset = Preset::from_name(preset).map_err(|e| JsError::new(&e))?;
-    let resolution = Resolution::resolve(variant, 32, 32).map_err(|e| JsError::new(&e))?;
+    let preset = Preset::from_name(preset).map_err(|e| JsError::new(&e.to_string()))?;
+    let resolution = Resolution::resolve(variant, 32, 32).map_err(|e| JsError::new(&e.to_string()))?;
     let augment = preset.build(resolution);
     let first = &augment.views[0];
     let locals: Vec<_> = augment.views.iter().filter(|v| v.size != first.size).collect();
@@ -186,7 +186,7 @@ pub fn recipe_with(recipe: &str, overrides: &str) -> Result<String, JsError> {
     let overrides: serde_json::Value = serde_json::from_str(overrides).map_err(|e| JsError::new(&format!("overrides: {e}")))?;
     merge(&mut value, overrides);
     let merged: Recipe = serde_json::from_value(value).map_err(|e| JsError::new(&format!("recipe: {e}")))?;
-    merged.validate().map_err(|e| JsError::new(&e))?;
+    merged.validate().map_err(|e| JsError::new(&e.to_string()))?;
     Ok(merged.to_toml())
 }
 

@@ -91,12 +91,12 @@ impl Session {
         if train.len() < recipe.train.batch_size {
             return Err(format!("{} training images are fewer than one batch of {}", train.len(), recipe.train.batch_size));
         }
-        let augment = recipe.data.augment.build(train.images[0].width, train.images[0].height)?;
-        recipe.check_views(&augment)?;
+        let augment = recipe.data.augment.build(train.images[0].width, train.images[0].height).map_err(|e| e.to_string())?;
+        recipe.check_views(&augment).map_err(|e| e.to_string())?;
         let transform = augment.eval_transform();
         let train_device = device.clone().autodiff();
         train_device.seed(recipe.train.seed);
-        let mut model = recipe.method.init(&recipe.backbone, &train_device)?;
+        let mut model = recipe.method.init(&recipe.backbone, &train_device).map_err(|e| e.to_string())?;
         if let Some(weights) = weights {
             model = encoder_file::load_weights(model, weights)?;
         }

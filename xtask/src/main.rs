@@ -1,8 +1,10 @@
 //! jem's build tasks, so that every check is one command on a fresh machine.
 //!
-//! - `cargo xtask test`: the whole test suite — native unit and CLI tests, the release CLI, the
-//!   wasm32 build of `jem-wasm`, the wasm-vs-native tests run by Node, and the browser tests
-//!   (headless Chromium driven by playwright-core against the served demo).
+//! - `cargo xtask lint`: formatting (`rustfmt.toml`), clippy with warnings denied on every crate
+//!   for the native target and for wasm32, and the docs with broken intra-doc links denied.
+//! - `cargo xtask test`: the lint step, then the whole test suite — native unit and CLI tests,
+//!   the release CLI, the wasm32 build of `jem-wasm`, the wasm-vs-native tests run by Node, and
+//!   the browser tests (headless Chromium driven by playwright-core against the served demo).
 //! - `cargo xtask wasm`: builds `jem-wasm` for `wasm32-unknown-unknown` (release) and writes its
 //!   JS bindings to `target/jem-wasm/{web,node}`.
 //! - `cargo xtask web`: the browser demo in `www/dist` — pages, bindings, and the wasm module
@@ -20,7 +22,8 @@ use anyhow::{Context, Result, bail};
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const USAGE: &str = "usage: cargo xtask <command>
-  test                 run every test (native, wasm build, wasm-vs-native, browser)
+  lint                 check formatting, clippy (native and wasm32) and the docs
+  test                 lint, then run every test (native, wasm build, wasm-vs-native, browser)
   wasm                 build jem-wasm and its JS bindings
   web [--no-opt]       build the browser demo into www/dist (--no-opt skips wasm-opt)
   serve [--port N]     serve www/dist on http://127.0.0.1:N/ (default 8000)";
@@ -28,6 +31,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        Some("lint") => lint(),
         Some("test") => test(),
         Some("wasm") => wasm("release").map(|_| ()),
         Some("web") => web(!args.iter().any(|a| a == "--no-opt")),
@@ -146,7 +150,52 @@ fn copy_dir(from: &Path, to: &Path, keep: &dyn Fn(&Path) -> bool) -> Result<()> 
     Ok(())
 }
 
+/// The crates that compile for the browser, linted for wasm32 too.
+const WASM_CRATES: [&str; 3] = ["jem-kernels", "jem-core", "jem-wasm"];
+
+fn lint() -> Result<()> {
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    let mut wasm = cargo();
+    wasm.args(["clippy", "--target", WASM_TARGET]);
+    for krate in WASM_CRATES {
+        wasm.args(["-p", krate]);
+    }
+    run(wasm.args(["--", "-D", "warnings"]))?;
+    run(cargo()
+        .args(["doc", "--workspace", "--no-deps", "--document-private-items"])
+        .env("RUSTDOCFLAGS", "-D rustdoc::broken_intra_doc_links"))
+}
+
+/// What `cargo xtask test` needs beyond cargo, each with how to get it; stops before any build
+/// when something is missing (`bash .ci/run` installs all of them).
+fn check_prerequisites() -> Result<()> {
+    let succeeds = |program: &str, args: &[&str]| Command::new(program).args(args).output().is_ok_and(|out| out.status.success());
+    let rustup_lists = |what: &str, name: &str| {
+        Command::new("rustup")
+            .args([what, "list", "--installed"])
+            .output()
+            .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(name))
+    };
+    let chromium = std::env::var_os("JEM_CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    let checks = [
+        (rustup_lists("target", WASM_TARGET), "the wasm32 target: rustup target add wasm32-unknown-unknown"),
+        (succeeds("cargo", &["clippy", "--version"]), "clippy: rustup component add clippy"),
+        (succeeds("cargo", &["fmt", "--version"]), "rustfmt: rustup component add rustfmt"),
+        (succeeds("node", &["--version"]), "Node.js and npm: apt-get install nodejs npm"),
+        (root().join("node_modules").join("playwright-core").exists(), "the npm dev tools: npm ci"),
+        (chromium.exists(), "Chromium: apt-get install chromium (or set JEM_CHROMIUM=/path/to/chromium)"),
+    ];
+    let missing: Vec<&str> = checks.iter().filter(|(present, _)| !present).map(|(_, how)| *how).collect();
+    if !missing.is_empty() {
+        bail!("cargo xtask test needs:\n  {}\n(`bash .ci/run` installs all of them on Debian)", missing.join("\n  "));
+    }
+    Ok(())
+}
+
 fn test() -> Result<()> {
+    check_prerequisites()?;
+    lint()?;
     run(cargo().args(["test", "--release", "--workspace", "--exclude", "xtask"]))?;
     run(cargo().args(["test", "-p", "xtask"]))?;
     run(cargo().args(["build", "--release", "-p", "jem"]))?;

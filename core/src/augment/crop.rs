@@ -183,8 +183,8 @@ mod tests {
             let area = (b.width * b.height) as f64 / (w * h) as f64;
             let aspect = b.width as f64 / b.height as f64;
             // Rounding w and h to integers moves area and aspect slightly past the bounds.
-            assert!(area >= 0.2 * 0.98 && area <= 1.0, "area fraction {area}");
-            assert!(aspect >= 0.75 * 0.98 && aspect <= 4.0 / 3.0 * 1.02 || b.width == w || b.height == h, "aspect {aspect}");
+            assert!((0.2 * 0.98..=1.0).contains(&area), "area fraction {area}");
+            assert!((0.75 * 0.98..=4.0 / 3.0 * 1.02).contains(&aspect) || b.width == w || b.height == h, "aspect {aspect}");
         }
     }
 

@@ -117,7 +117,7 @@ impl ViewTransform {
     }
 
     /// Number of floats one view occupies (`3 · size²`).
-    pub fn len(&self) -> usize {
+    pub fn values_per_view(&self) -> usize {
         3 * self.size * self.size
     }
 
@@ -149,7 +149,7 @@ impl ViewTransform {
 
     /// [`ViewTransform::augment`] as an 8-bit image (previews).
     pub fn augment_image(&self, img: &Image, rng: &mut Rng) -> Image {
-        let mut out = vec![0.0; self.len()];
+        let mut out = vec![0.0; self.values_per_view()];
         self.augment(img, rng, &mut out);
         Image::from_planar_f32(self.size, self.size, &out)
     }
@@ -290,7 +290,7 @@ mod tests {
     fn apply_normalises_and_draws_masks() {
         let mut view = ViewTransform::crop_only(32, (0.5, 1.0), Normalize::CIFAR10);
         view.masking = Some(Masking::random(4, 0.5));
-        let mut out = vec![0.0; view.len()];
+        let mut out = vec![0.0; view.values_per_view()];
         let mut mask = vec![false; view.mask_tokens()];
         view.apply(&photo(), &mut Rng::new(1), &mut out, Some(&mut mask));
         assert_eq!(mask.iter().filter(|&&m| m).count(), 32);

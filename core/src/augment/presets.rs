@@ -13,6 +13,7 @@
 //! CIFAR multi-crop uses 2 × 32 global and 4 (SwAV) or 6 (DINO) × 16 local crops.
 
 use super::{MultiViewAugment, Normalize, ViewTransform};
+use crate::config::ConfigError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Preset {
@@ -34,13 +35,13 @@ pub enum Resolution {
 
 impl Resolution {
     /// `cifar`, `imagenet`, or `auto`: CIFAR for images whose short side is under 64 pixels.
-    pub fn resolve(variant: &str, width: usize, height: usize) -> Result<Self, String> {
+    pub fn resolve(variant: &str, width: usize, height: usize) -> Result<Self, ConfigError> {
         match variant {
             "cifar" => Ok(Resolution::Cifar),
             "imagenet" => Ok(Resolution::ImageNet),
             "auto" if width.min(height) < 64 => Ok(Resolution::Cifar),
             "auto" => Ok(Resolution::ImageNet),
-            other => Err(format!("unknown variant '{other}'; choose cifar, imagenet or auto")),
+            other => Err(ConfigError::Value(format!("unknown variant '{other}'; choose cifar, imagenet or auto"))),
         }
     }
 }
@@ -60,12 +61,12 @@ impl Preset {
     }
 
     /// Looks a preset up by name (`simclr`, `byol`, `swav`, `dino`, `vicreg`, `barlow`).
-    pub fn from_name(name: &str) -> Result<Self, String> {
+    pub fn from_name(name: &str) -> Result<Self, ConfigError> {
         let lower = name.to_ascii_lowercase();
         let lower = if lower == "barlowtwins" || lower == "barlow_twins" { "barlow".to_string() } else { lower };
         Self::ALL.into_iter().find(|p| p.name() == lower).ok_or_else(|| {
             let names: Vec<&str> = Self::ALL.iter().map(|p| p.name()).collect();
-            format!("unknown augmentation preset '{name}'; choose one of {}", names.join(", "))
+            ConfigError::Value(format!("unknown augmentation preset '{name}'; choose one of {}", names.join(", ")))
         })
     }
 
@@ -139,7 +140,7 @@ mod tests {
         for p in Preset::ALL {
             assert_eq!(Preset::from_name(p.name()).unwrap(), p);
         }
-        let err = Preset::from_name("mocov9").unwrap_err();
+        let err = Preset::from_name("mocov9").unwrap_err().to_string();
         assert!(err.contains("simclr") && err.contains("mocov9"), "{err}");
     }
 }

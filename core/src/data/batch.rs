@@ -58,7 +58,11 @@ impl MultiViewBatch {
         let views = augment
             .views
             .iter()
-            .map(|v| ViewBatch { size: v.size, pixels: vec![0.0; b * v.len()], mask: v.masking.map(|_| vec![false; b * v.mask_tokens()]) })
+            .map(|v| ViewBatch {
+                size: v.size,
+                pixels: vec![0.0; b * v.values_per_view()],
+                mask: v.masking.map(|_| vec![false; b * v.mask_tokens()]),
+            })
             .collect();
         let labels = dataset.labels.as_ref().map(|l| indices.iter().map(|&i| l[i]).collect());
         Self { views, indices: indices.to_vec(), labels }
@@ -184,7 +188,7 @@ mod tests {
         assert_eq!(batch.views[1].mask.as_ref().unwrap().len(), 3 * 64);
         // Sample 1 of view 1 equals the preview of dataset index 1, view 1, after normalisation.
         let mut expected = vec![0.0; 3 * 32 * 32];
-        aug.views[1].apply(&ds.images[1], &mut Rng::for_view(11, 2, 1, 1), &mut expected, Some(&mut vec![false; 64]));
+        aug.views[1].apply(&ds.images[1], &mut Rng::for_view(11, 2, 1, 1), &mut expected, Some(&mut [false; 64]));
         assert_eq!(&batch.views[1].pixels[3 * 32 * 32..2 * 3 * 32 * 32], &expected[..]);
     }
 

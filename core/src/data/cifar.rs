@@ -58,7 +58,7 @@ pub fn parse(bytes: &[u8], kind: CifarKind, file: &str) -> Result<Dataset, DataE
     if bytes.is_empty() {
         return Err(DataError::new(file, "file is empty"));
     }
-    if bytes.len() % record != 0 {
+    if !bytes.len().is_multiple_of(record) {
         return Err(DataError::new(
             file,
             format!(

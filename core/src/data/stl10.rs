@@ -13,7 +13,7 @@ pub const STL10_CLASSES: [&str; 10] = ["airplane", "bird", "car", "cat", "deer",
 
 /// Parses an `*_X.bin` image file and, if given, its `*_y.bin` label file.
 pub fn parse(images: &[u8], images_file: &str, labels: Option<(&[u8], &str)>) -> Result<Dataset, DataError> {
-    if images.is_empty() || images.len() % IMAGE_BYTES != 0 {
+    if images.is_empty() || !images.len().is_multiple_of(IMAGE_BYTES) {
         return Err(DataError::new(
             images_file,
             format!("size {} bytes is not a positive multiple of the STL-10 image size {IMAGE_BYTES} bytes (3×96×96)", images.len()),
@@ -75,7 +75,7 @@ mod tests {
             }
         }
         let img = Image::new(SIDE, SIDE, px);
-        let bytes = encode_images(&[img.clone()]);
+        let bytes = encode_images(std::slice::from_ref(&img));
         assert_eq!(bytes[1], 1, "second byte of the red plane is row 1, column 0");
         let ds = parse(&bytes, "train_X.bin", Some((&[10], "train_y.bin"))).unwrap();
         assert_eq!(ds.images[0], img);

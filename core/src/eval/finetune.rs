@@ -11,7 +11,7 @@ use super::knn::{Accuracy, accuracy};
 use crate::augment::{MultiViewAugment, ViewTransform};
 use crate::data::batch::{EpochPlan, augment_batch};
 use crate::data::{DataError, Dataset};
-use crate::method::{Model, Supervised, SupervisedConfig};
+use crate::method::{MethodSettings, Model, Supervised, SupervisedConfig};
 use crate::model::Backbone;
 use crate::train::{OptimizerConfig, Schedule, Trainer};
 
@@ -53,7 +53,8 @@ pub fn finetune(
     let (Some(_), Some(test_labels)) = (&train.labels, &test.labels) else {
         return Err(DataError::new(&train.format, "fine-tuning needs labels in the train and test splits"));
     };
-    let model = Model::Supervised(SupervisedConfig { classes }.init(backbone, device));
+    let head = SupervisedConfig { classes }.init(backbone, device).map_err(|e| DataError::new(&train.format, e.to_string()))?;
+    let model = Model::Supervised(head);
     let steps_per_epoch = train.len() / config.batch_size;
     let total_steps = (config.epochs * steps_per_epoch).max(1);
     let peak = config.lr * config.batch_size as f64 / 256.0;

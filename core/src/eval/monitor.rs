@@ -103,7 +103,7 @@ mod tests {
     #[test]
     fn std_is_zero_for_collapse_and_about_one_over_sqrt_d_when_spread() {
         let device = Device::flex();
-        let same = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0].repeat(8), [8, 3]), &device);
+        let same = Tensor::<2>::from_data(TensorData::new([1.0f32, 2.0, 3.0].repeat(8), [8, 3]), &device);
         assert!(normalized_std(same).into_scalar::<f32>().abs() < 1e-6);
         // ± unit vectors along each axis: each dimension has values ±1 twice and 0 otherwise.
         let mut v = Vec::new();

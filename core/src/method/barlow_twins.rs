@@ -2,10 +2,12 @@
 //! standardised embeddings is pushed to the identity — invariant and non-redundant dimensions.
 
 use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::StepOutput;
+use super::{Method, MethodSettings, Progress, StepOutput, joint_views};
+use crate::config::ConfigError;
+use crate::data::batch::TensorBatch;
 use crate::loss::barlow_twins;
 use crate::model::{Backbone, Mlp, MlpConfig};
 
@@ -23,10 +25,16 @@ impl Default for BarlowTwinsConfig {
     }
 }
 
-impl BarlowTwinsConfig {
-    pub fn init(&self, backbone: Backbone, device: &Device) -> BarlowTwins {
+impl MethodSettings for BarlowTwinsConfig {
+    type Method = BarlowTwins;
+
+    fn validate(&self, _batch_size: usize) -> Result<(), ConfigError> {
+        self.projector.validate("projector")
+    }
+
+    fn init(&self, backbone: Backbone, device: &Device) -> Result<BarlowTwins, ConfigError> {
         let projector = self.projector.init(backbone.feature_dim(), device);
-        BarlowTwins { backbone, projector, lambda: self.lambda as f64 }
+        Ok(BarlowTwins { backbone, projector, lambda: self.lambda as f64 })
     }
 }
 
@@ -37,11 +45,16 @@ pub struct BarlowTwins {
     pub lambda: f64,
 }
 
-impl BarlowTwins {
-    pub fn step(&self, views: &[Tensor<4>]) -> StepOutput {
+impl Method for BarlowTwins {
+    fn step(&self, batch: &TensorBatch, _progress: &Progress) -> StepOutput {
+        let views = joint_views(batch);
         let z1 = self.projector.forward(self.backbone.forward(views[0].clone()));
         let z2 = self.projector.forward(self.backbone.forward(views[1].clone()));
         let loss = barlow_twins(z1.clone(), z2, self.lambda as f32);
         StepOutput { terms: vec![("barlow_twins", loss.clone())], loss, embedding: z1 }
+    }
+
+    fn backbone(&self) -> &Backbone {
+        &self.backbone
     }
 }

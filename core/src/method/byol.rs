@@ -12,7 +12,9 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::momentum::{MomentumConfig, ema_update, target_copy};
-use super::{Progress, StepOutput};
+use super::{Method, MethodSettings, Progress, StepOutput, joint_views};
+use crate::config::ConfigError;
+use crate::data::batch::TensorBatch;
 use crate::loss::negative_cosine;
 use crate::model::{Backbone, Mlp, MlpConfig};
 
@@ -32,18 +34,26 @@ impl Default for ByolConfig {
     }
 }
 
-impl ByolConfig {
-    pub fn init(&self, backbone: Backbone, device: &Device) -> Byol {
+impl MethodSettings for ByolConfig {
+    type Method = Byol;
+
+    fn validate(&self, _batch_size: usize) -> Result<(), ConfigError> {
+        self.projector.validate("projector")?;
+        self.predictor.validate("predictor")?;
+        self.momentum.validate()
+    }
+
+    fn init(&self, backbone: Backbone, device: &Device) -> Result<Byol, ConfigError> {
         let projector = self.projector.init(backbone.feature_dim(), device);
         let predictor = self.predictor.init(self.projector.output_dim(), device);
-        Byol {
+        Ok(Byol {
             target_backbone: target_copy(&backbone),
             target_projector: target_copy(&projector),
             backbone,
             projector,
             predictor,
             config: self.clone(),
-        }
+        })
     }
 }
 
@@ -58,8 +68,9 @@ pub struct Byol {
     pub config: ByolConfig,
 }
 
-impl Byol {
-    pub fn step(&self, views: &[Tensor<4>]) -> StepOutput {
+impl Method for Byol {
+    fn step(&self, batch: &TensorBatch, _progress: &Progress) -> StepOutput {
+        let views = joint_views(batch);
         let z: Vec<Tensor<2>> = views[..2].iter().map(|x| self.projector.forward(self.backbone.forward(x.clone()))).collect();
         let p: Vec<Tensor<2>> = z.iter().map(|z| self.predictor.forward(z.clone())).collect();
         let target: Vec<Tensor<2>> =
@@ -70,10 +81,14 @@ impl Byol {
         StepOutput { terms: vec![("byol", loss.clone())], loss, embedding: z[0].clone() }
     }
 
-    pub fn after_step(mut self, progress: &Progress) -> Self {
+    fn after_step(mut self, progress: &Progress) -> Self {
         let m = self.config.momentum.at(progress);
         self.target_backbone = ema_update(self.target_backbone, &self.backbone, m);
         self.target_projector = ema_update(self.target_projector, &self.projector, m);
         self
+    }
+
+    fn backbone(&self) -> &Backbone {
+        &self.backbone
     }
 }

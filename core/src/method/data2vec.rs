@@ -15,7 +15,8 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::momentum::{MomentumConfig, ema_update, target_copy};
-use super::{Progress, StepOutput};
+use super::{Method, MethodSettings, Progress, StepOutput};
+use crate::config::{ConfigError, at_least_one};
 use crate::data::batch::TensorBatch;
 use crate::loss::{data2vec_targets, masked_regression};
 use crate::model::{Backbone, token_linear};
@@ -37,19 +38,37 @@ impl Default for Data2VecConfig {
     }
 }
 
-impl Data2VecConfig {
-    pub fn init(&self, backbone: Backbone, device: &Device) -> Result<Data2Vec, String> {
+impl MethodSettings for Data2VecConfig {
+    type Method = Data2Vec;
+
+    fn validate(&self, _batch_size: usize) -> Result<(), ConfigError> {
+        at_least_one("method.top_k", self.top_k)?;
+        if !(self.loss_beta >= 0.0 && self.loss_beta.is_finite()) {
+            return Err(ConfigError::Value(format!("method.loss_beta = {} must be 0 (L2) or positive (smooth-L1)", self.loss_beta)));
+        }
+        self.momentum.validate()
+    }
+
+    fn init(&self, backbone: Backbone, device: &Device) -> Result<Data2Vec, ConfigError> {
         let Some(vit) = backbone.as_vit() else {
-            return Err(
+            return Err(ConfigError::Mismatch(
                 "data2vec predicts masked patches: it needs a ViT backbone (backbone.arch = \"vit_tiny\", \"vit_small\" or \"vit_base\")"
                     .into(),
-            );
+            ));
         };
         if self.top_k == 0 || self.top_k > vit.depth() {
-            return Err(format!("method.top_k = {} must be between 1 and the backbone's {} blocks", self.top_k, vit.depth()));
+            return Err(ConfigError::Value(format!(
+                "method.top_k = {} must be between 1 and the backbone's {} blocks",
+                self.top_k,
+                vit.depth()
+            )));
         }
         let d = backbone.feature_dim();
         Ok(Data2Vec { teacher: target_copy(&backbone), regression: LinearConfig::new(d, d).init(device), backbone, config: self.clone() })
+    }
+
+    fn needs_masks(&self) -> bool {
+        true
     }
 }
 
@@ -64,8 +83,8 @@ pub struct Data2Vec {
     pub config: Data2VecConfig,
 }
 
-impl Data2Vec {
-    pub fn step(&self, batch: &TensorBatch) -> StepOutput {
+impl Method for Data2Vec {
+    fn step(&self, batch: &TensorBatch, _progress: &Progress) -> StepOutput {
         let view = batch.views[0].clone();
         let mask = batch.masks[0].clone().expect("the recipe check requires a masked first view for data2vec");
         let student = self.backbone.as_vit().expect("checked at init").forward_tokens(view.clone(), Some(mask.clone()), false).tokens;
@@ -78,8 +97,12 @@ impl Data2Vec {
         StepOutput { terms: vec![("regression", loss.clone())], loss, embedding: class_token }
     }
 
-    pub fn after_step(mut self, progress: &Progress) -> Self {
+    fn after_step(mut self, progress: &Progress) -> Self {
         self.teacher = ema_update(self.teacher, &self.backbone, self.config.momentum.at(progress));
         self
+    }
+
+    fn backbone(&self) -> &Backbone {
+        &self.backbone
     }
 }

@@ -16,10 +16,12 @@ use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::momentum::{MomentumConfig, ema_update, target_copy};
-use super::{Progress, StepOutput, encode_views, global_views};
-use crate::kernel::gelu;
+use super::{Method, MethodSettings, Progress, StepOutput, encode_views, global_views, joint_views};
+use crate::config::{ConfigError, at_least_one, positive};
+use crate::data::batch::TensorBatch;
 use crate::loss::{DinoTemperature, dino_center, dino_loss, dino_teacher_entropy, l2_normalize};
 use crate::model::Backbone;
+use jem_kernels::gelu;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,17 +88,31 @@ impl Default for DinoConfig {
     }
 }
 
-impl DinoConfig {
-    pub fn init(&self, backbone: Backbone, device: &Device) -> Dino {
+impl MethodSettings for DinoConfig {
+    type Method = Dino;
+
+    fn validate(&self, _batch_size: usize) -> Result<(), ConfigError> {
+        if self.head.hidden.contains(&0) {
+            return Err(ConfigError::Value(format!("method.head.hidden = {:?}: every layer must be at least 1 wide", self.head.hidden)));
+        }
+        at_least_one("method.head.bottleneck", self.head.bottleneck)?;
+        at_least_one("method.head.output", self.head.output)?;
+        positive("method.student_temperature", self.student_temperature)?;
+        positive("method.teacher_temperature.start", self.teacher_temperature.start)?;
+        positive("method.teacher_temperature.end", self.teacher_temperature.end)?;
+        self.momentum.validate()
+    }
+
+    fn init(&self, backbone: Backbone, device: &Device) -> Result<Dino, ConfigError> {
         let head = self.head.init(backbone.feature_dim(), device);
-        Dino {
+        Ok(Dino {
             teacher_backbone: target_copy(&backbone),
             teacher_head: target_copy(&head),
             center: RunningState::new(Tensor::zeros([self.head.output], device)),
             backbone,
             head,
             config: self.clone(),
-        }
+        })
     }
 }
 
@@ -112,8 +128,9 @@ pub struct Dino {
     pub config: DinoConfig,
 }
 
-impl Dino {
-    pub fn step(&self, views: &[Tensor<4>], progress: &Progress) -> StepOutput {
+impl Method for Dino {
+    fn step(&self, batch: &TensorBatch, progress: &Progress) -> StepOutput {
+        let views = joint_views(batch);
         let c = &self.config;
         let globals = global_views(views).min(2);
         let student = encode_views(views, |x| self.head.forward(self.backbone.forward(x)));
@@ -128,10 +145,14 @@ impl Dino {
         StepOutput { terms: vec![("dino", loss.clone()), ("teacher_entropy", entropy)], loss, embedding: student[0].clone() }
     }
 
-    pub fn after_step(mut self, progress: &Progress) -> Self {
+    fn after_step(mut self, progress: &Progress) -> Self {
         let m = self.config.momentum.at(progress);
         self.teacher_backbone = ema_update(self.teacher_backbone, &self.backbone, m);
         self.teacher_head = ema_update(self.teacher_head, &self.head, m);
         self
+    }
+
+    fn backbone(&self) -> &Backbone {
+        &self.backbone
     }
 }

@@ -16,7 +16,8 @@ use burn::nn::{LayerNorm, Linear, LinearConfig};
 use burn::tensor::{Bool, Device, Distribution, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::StepOutput;
+use super::{Method, MethodSettings, Progress, StepOutput};
+use crate::config::{ConfigError, at_least_one};
 use crate::data::batch::TensorBatch;
 use crate::loss::{mae_targets, masked_regression};
 use crate::model::{Backbone, TransformerBlock, layer_norm, normalize, resize_position_embeddings, token_linear};
@@ -39,13 +40,28 @@ impl Default for MaeConfig {
     }
 }
 
-impl MaeConfig {
-    pub fn init(&self, backbone: Backbone, device: &Device) -> Result<Mae, String> {
+impl MethodSettings for MaeConfig {
+    type Method = Mae;
+
+    fn validate(&self, _batch_size: usize) -> Result<(), ConfigError> {
+        at_least_one("method.decoder_width", self.decoder_width)?;
+        at_least_one("method.decoder_depth", self.decoder_depth)?;
+        at_least_one("method.decoder_heads", self.decoder_heads)?;
+        if !self.decoder_width.is_multiple_of(self.decoder_heads) {
+            return Err(ConfigError::Value(format!(
+                "method.decoder_width = {} must be a multiple of decoder_heads = {}",
+                self.decoder_width, self.decoder_heads
+            )));
+        }
+        Ok(())
+    }
+
+    fn init(&self, backbone: Backbone, device: &Device) -> Result<Mae, ConfigError> {
         let Some(vit) = backbone.as_vit() else {
-            return Err(
+            return Err(ConfigError::Mismatch(
                 "mae reconstructs masked patches: it needs a ViT backbone (backbone.arch = \"vit_tiny\", \"vit_small\" or \"vit_base\")"
                     .into(),
-            );
+            ));
         };
         let (d, w) = (vit.feature_dim, self.decoder_width);
         let g = vit.grid();
@@ -59,6 +75,10 @@ impl MaeConfig {
             grid: g,
         };
         Ok(Mae { backbone, decoder, config: self.clone() })
+    }
+
+    fn needs_masks(&self) -> bool {
+        true
     }
 }
 
@@ -103,8 +123,8 @@ pub struct Mae {
     pub config: MaeConfig,
 }
 
-impl Mae {
-    pub fn step(&self, batch: &TensorBatch) -> StepOutput {
+impl Method for Mae {
+    fn step(&self, batch: &TensorBatch, _progress: &Progress) -> StepOutput {
         let view = batch.views[0].clone();
         let mask: Tensor<2, Bool> = batch.masks[0].clone().expect("the recipe check requires a masked first view for mae");
         let [n, tokens] = mask.dims();
@@ -121,5 +141,9 @@ impl Mae {
         let targets = mae_targets(view, vit.patch, self.config.norm_pix_loss);
         let loss = masked_regression(predictions, targets, mask, 0.0);
         StepOutput { terms: vec![("reconstruction", loss.clone())], loss, embedding: class_token }
+    }
+
+    fn backbone(&self) -> &Backbone {
+        &self.backbone
     }
 }

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::momentum::{MomentumConfig, ema_update, target_copy};
 use super::queue::Queue;
-use super::{Progress, StepOutput};
+use super::{Method, MethodSettings, Progress, StepOutput, joint_views};
+use crate::config::{ConfigError, at_least_one, positive, whole_batches};
+use crate::data::batch::TensorBatch;
 use crate::loss::{info_nce, l2_normalize};
 use crate::model::{Backbone, Mlp, MlpConfig};
 
@@ -42,17 +44,27 @@ impl Default for MocoV2Config {
     }
 }
 
-impl MocoV2Config {
-    pub fn init(&self, backbone: Backbone, device: &Device) -> MocoV2 {
+impl MethodSettings for MocoV2Config {
+    type Method = MocoV2;
+
+    fn validate(&self, batch_size: usize) -> Result<(), ConfigError> {
+        self.projector.validate("projector")?;
+        positive("method.temperature", self.temperature)?;
+        self.momentum.validate()?;
+        at_least_one("method.queue_size", self.queue_size)?;
+        whole_batches("method.queue_size", self.queue_size, batch_size)
+    }
+
+    fn init(&self, backbone: Backbone, device: &Device) -> Result<MocoV2, ConfigError> {
         let projector = self.projector.init(backbone.feature_dim(), device);
-        MocoV2 {
+        Ok(MocoV2 {
             key_backbone: target_copy(&backbone),
             key_projector: target_copy(&projector),
             queue: Queue::new(self.queue_size, self.projector.output_dim(), device),
             backbone,
             projector,
             config: self.clone(),
-        }
+        })
     }
 }
 
@@ -67,8 +79,9 @@ pub struct MocoV2 {
     pub config: MocoV2Config,
 }
 
-impl MocoV2 {
-    pub fn step(&self, views: &[Tensor<4>]) -> StepOutput {
+impl Method for MocoV2 {
+    fn step(&self, batch: &TensorBatch, _progress: &Progress) -> StepOutput {
+        let views = joint_views(batch);
         let query = |x: &Tensor<4>| self.projector.forward(self.backbone.forward(x.clone()));
         let key = |x: &Tensor<4>| l2_normalize(self.key_projector.forward(self.key_backbone.forward(x.clone()))).detach();
         let negatives = self.queue.entries();
@@ -87,10 +100,14 @@ impl MocoV2 {
         StepOutput { terms: vec![("info_nce", loss.clone())], loss, embedding: q1 }
     }
 
-    pub fn after_step(mut self, progress: &Progress) -> Self {
+    fn after_step(mut self, progress: &Progress) -> Self {
         let m = self.config.momentum.at(progress);
         self.key_backbone = ema_update(self.key_backbone, &self.backbone, m);
         self.key_projector = ema_update(self.key_projector, &self.projector, m);
         self
+    }
+
+    fn backbone(&self) -> &Backbone {
+        &self.backbone
     }
 }

@@ -11,7 +11,9 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::momentum::{MomentumConfig, ema_update, target_copy};
-use super::{Progress, StepOutput};
+use super::{Method, MethodSettings, Progress, StepOutput, joint_views};
+use crate::config::{ConfigError, positive};
+use crate::data::batch::TensorBatch;
 use crate::loss::info_nce_in_batch;
 use crate::model::{Backbone, LastNorm, Mlp, MlpConfig};
 
@@ -38,18 +40,27 @@ impl Default for MocoV3Config {
     }
 }
 
-impl MocoV3Config {
-    pub fn init(&self, backbone: Backbone, device: &Device) -> MocoV3 {
+impl MethodSettings for MocoV3Config {
+    type Method = MocoV3;
+
+    fn validate(&self, _batch_size: usize) -> Result<(), ConfigError> {
+        self.projector.validate("projector")?;
+        self.predictor.validate("predictor")?;
+        positive("method.temperature", self.temperature)?;
+        self.momentum.validate()
+    }
+
+    fn init(&self, backbone: Backbone, device: &Device) -> Result<MocoV3, ConfigError> {
         let projector = self.projector.init(backbone.feature_dim(), device);
         let predictor = self.predictor.init(self.projector.output_dim(), device);
-        MocoV3 {
+        Ok(MocoV3 {
             key_backbone: target_copy(&backbone),
             key_projector: target_copy(&projector),
             backbone,
             projector,
             predictor,
             config: self.clone(),
-        }
+        })
     }
 }
 
@@ -64,8 +75,9 @@ pub struct MocoV3 {
     pub config: MocoV3Config,
 }
 
-impl MocoV3 {
-    pub fn step(&self, views: &[Tensor<4>]) -> StepOutput {
+impl Method for MocoV3 {
+    fn step(&self, batch: &TensorBatch, _progress: &Progress) -> StepOutput {
+        let views = joint_views(batch);
         let z: Vec<Tensor<2>> = views[..2].iter().map(|x| self.projector.forward(self.backbone.forward(x.clone()))).collect();
         let q: Vec<Tensor<2>> = z.iter().map(|z| self.predictor.forward(z.clone())).collect();
         let k: Vec<Tensor<2>> =
@@ -76,10 +88,14 @@ impl MocoV3 {
         StepOutput { terms: vec![("info_nce", loss.clone())], loss, embedding: z[0].clone() }
     }
 
-    pub fn after_step(mut self, progress: &Progress) -> Self {
+    fn after_step(mut self, progress: &Progress) -> Self {
         let m = self.config.momentum.at(progress);
         self.key_backbone = ema_update(self.key_backbone, &self.backbone, m);
         self.key_projector = ema_update(self.key_projector, &self.projector, m);
         self
+    }
+
+    fn backbone(&self) -> &Backbone {
+        &self.backbone
     }
 }

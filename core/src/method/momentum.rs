@@ -18,6 +18,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::Progress;
+use crate::config::ConfigError;
 
 /// Momentum of the target network.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -59,10 +60,10 @@ impl MomentumConfig {
         self.end - (self.end - self.base) * ((std::f64::consts::PI * k).cos() + 1.0) / 2.0
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         for (name, value) in [("base", self.base), ("end", self.end)] {
             if !(0.0..=1.0).contains(&value) {
-                return Err(format!("method.momentum.{name} {value} must be in [0, 1]"));
+                return Err(ConfigError::Value(format!("method.momentum.{name} {value} must be in [0, 1]")));
             }
         }
         Ok(())

@@ -11,8 +11,10 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::StepOutput;
 use super::queue::Queue;
+use super::{Method, MethodSettings, Progress, StepOutput, joint_views};
+use crate::config::{ConfigError, at_least_one, positive, whole_batches};
+use crate::data::batch::TensorBatch;
 use crate::loss::{info_nce_in_batch, l2_normalize};
 use crate::model::{Backbone, LastNorm, Mlp, MlpConfig};
 
@@ -39,17 +41,27 @@ impl Default for NnclrConfig {
     }
 }
 
-impl NnclrConfig {
-    pub fn init(&self, backbone: Backbone, device: &Device) -> Nnclr {
+impl MethodSettings for NnclrConfig {
+    type Method = Nnclr;
+
+    fn validate(&self, batch_size: usize) -> Result<(), ConfigError> {
+        self.projector.validate("projector")?;
+        self.predictor.validate("predictor")?;
+        positive("method.temperature", self.temperature)?;
+        at_least_one("method.support_size", self.support_size)?;
+        whole_batches("method.support_size", self.support_size, batch_size)
+    }
+
+    fn init(&self, backbone: Backbone, device: &Device) -> Result<Nnclr, ConfigError> {
         let projector = self.projector.init(backbone.feature_dim(), device);
         let predictor = self.predictor.init(self.projector.output_dim(), device);
-        Nnclr {
+        Ok(Nnclr {
             backbone,
             projector,
             predictor,
             support: Queue::new(self.support_size, self.projector.output_dim(), device),
             temperature: self.temperature as f64,
-        }
+        })
     }
 }
 
@@ -69,8 +81,9 @@ pub fn nearest_neighbours(z: Tensor<2>, support: Tensor<2>) -> Tensor<2> {
     support.select(0, nearest)
 }
 
-impl Nnclr {
-    pub fn step(&self, views: &[Tensor<4>]) -> StepOutput {
+impl Method for Nnclr {
+    fn step(&self, batch: &TensorBatch, _progress: &Progress) -> StepOutput {
+        let views = joint_views(batch);
         let z: Vec<Tensor<2>> = views[..2].iter().map(|x| self.projector.forward(self.backbone.forward(x.clone()))).collect();
         let p: Vec<Tensor<2>> = z.iter().map(|z| self.predictor.forward(z.clone())).collect();
         let support = self.support.entries();
@@ -80,6 +93,10 @@ impl Nnclr {
         let batch = z[0].dims()[0].min(self.support.size());
         self.support.push(l2_normalize(z[0].clone().detach()).narrow(0, 0, batch));
         StepOutput { terms: vec![("info_nce", loss.clone())], loss, embedding: z[0].clone() }
+    }
+
+    fn backbone(&self) -> &Backbone {
+        &self.backbone
     }
 }
 

@@ -12,16 +12,24 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::StepOutput;
+use super::{Method, MethodSettings, Progress, StepOutput};
+use crate::config::ConfigError;
+use crate::data::batch::TensorBatch;
 use crate::model::Backbone;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RotNetConfig {}
 
-impl RotNetConfig {
-    pub fn init(&self, backbone: Backbone, device: &Device) -> RotNet {
-        RotNet { head: LinearConfig::new(backbone.feature_dim(), 4).init(device), backbone }
+impl MethodSettings for RotNetConfig {
+    type Method = RotNet;
+
+    fn validate(&self, _batch_size: usize) -> Result<(), ConfigError> {
+        Ok(())
+    }
+
+    fn init(&self, backbone: Backbone, device: &Device) -> Result<RotNet, ConfigError> {
+        Ok(RotNet { head: LinearConfig::new(backbone.feature_dim(), 4).init(device), backbone })
     }
 }
 
@@ -53,8 +61,9 @@ pub fn rotations(x: Tensor<4>) -> (Tensor<4>, Tensor<1, Int>) {
     (images, Tensor::from_data(TensorData::new(labels, [4 * n]), &device))
 }
 
-impl RotNet {
-    pub fn step(&self, views: &[Tensor<4>]) -> StepOutput {
+impl Method for RotNet {
+    fn step(&self, batch: &TensorBatch, _progress: &Progress) -> StepOutput {
+        let views = &batch.views;
         let view = views[0].clone();
         let n = view.dims()[0];
         let (images, labels) = rotations(view);
@@ -62,6 +71,10 @@ impl RotNet {
         let logits = self.head.forward(features.clone());
         let loss = CrossEntropyLossConfig::new().init(&logits.device()).forward(logits, labels);
         StepOutput { terms: vec![("rotation", loss.clone())], loss, embedding: features.narrow(0, 0, n) }
+    }
+
+    fn backbone(&self) -> &Backbone {
+        &self.backbone
     }
 }
 

@@ -2,10 +2,12 @@
 //! must pick out its partner among all other embeddings of the batch (NT-Xent).
 
 use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::StepOutput;
+use super::{Method, MethodSettings, Progress, StepOutput, joint_views};
+use crate::config::{ConfigError, positive};
+use crate::data::batch::TensorBatch;
 use crate::loss::nt_xent;
 use crate::model::{Backbone, Mlp, MlpConfig};
 
@@ -22,10 +24,17 @@ impl Default for SimClrConfig {
     }
 }
 
-impl SimClrConfig {
-    pub fn init(&self, backbone: Backbone, device: &Device) -> SimClr {
+impl MethodSettings for SimClrConfig {
+    type Method = SimClr;
+
+    fn validate(&self, _batch_size: usize) -> Result<(), ConfigError> {
+        self.projector.validate("projector")?;
+        positive("method.temperature", self.temperature)
+    }
+
+    fn init(&self, backbone: Backbone, device: &Device) -> Result<SimClr, ConfigError> {
         let projector = self.projector.init(backbone.feature_dim(), device);
-        SimClr { backbone, projector, temperature: self.temperature as f64 }
+        Ok(SimClr { backbone, projector, temperature: self.temperature as f64 })
     }
 }
 
@@ -36,11 +45,16 @@ pub struct SimClr {
     pub temperature: f64,
 }
 
-impl SimClr {
-    pub fn step(&self, views: &[Tensor<4>]) -> StepOutput {
+impl Method for SimClr {
+    fn step(&self, batch: &TensorBatch, _progress: &Progress) -> StepOutput {
+        let views = joint_views(batch);
         let z1 = self.projector.forward(self.backbone.forward(views[0].clone()));
         let z2 = self.projector.forward(self.backbone.forward(views[1].clone()));
         let loss = nt_xent(z1.clone(), z2, self.temperature as f32);
         StepOutput { terms: vec![("nt_xent", loss.clone())], loss, embedding: z1 }
+    }
+
+    fn backbone(&self) -> &Backbone {
+        &self.backbone
     }
 }

@@ -8,7 +8,9 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::StepOutput;
+use super::{Method, MethodSettings, Progress, StepOutput, joint_views};
+use crate::config::ConfigError;
+use crate::data::batch::TensorBatch;
 use crate::loss::negative_cosine;
 use crate::model::{Backbone, LastNorm, Mlp, MlpConfig};
 
@@ -36,11 +38,18 @@ impl Default for SimSiamConfig {
     }
 }
 
-impl SimSiamConfig {
-    pub fn init(&self, backbone: Backbone, device: &Device) -> SimSiam {
+impl MethodSettings for SimSiamConfig {
+    type Method = SimSiam;
+
+    fn validate(&self, _batch_size: usize) -> Result<(), ConfigError> {
+        self.projector.validate("projector")?;
+        self.predictor.validate("predictor")
+    }
+
+    fn init(&self, backbone: Backbone, device: &Device) -> Result<SimSiam, ConfigError> {
         let projector = self.projector.init(backbone.feature_dim(), device);
         let predictor = self.predictor.init(self.projector.output_dim(), device);
-        SimSiam { backbone, projector, predictor, stop_gradient: self.stop_gradient, use_predictor: self.use_predictor }
+        Ok(SimSiam { backbone, projector, predictor, stop_gradient: self.stop_gradient, use_predictor: self.use_predictor })
     }
 }
 
@@ -53,8 +62,9 @@ pub struct SimSiam {
     pub use_predictor: bool,
 }
 
-impl SimSiam {
-    pub fn step(&self, views: &[Tensor<4>]) -> StepOutput {
+impl Method for SimSiam {
+    fn step(&self, batch: &TensorBatch, _progress: &Progress) -> StepOutput {
+        let views = joint_views(batch);
         let z1 = self.projector.forward(self.backbone.forward(views[0].clone()));
         let z2 = self.projector.forward(self.backbone.forward(views[1].clone()));
         let predict = |z: &Tensor<2>| if self.use_predictor { self.predictor.forward(z.clone()) } else { z.clone() };
@@ -62,5 +72,9 @@ impl SimSiam {
         let target = |z: &Tensor<2>| if self.stop_gradient { z.clone().detach() } else { z.clone() };
         let loss = (negative_cosine(p1, target(&z2)) + negative_cosine(p2, target(&z1))).div_scalar(2.0);
         StepOutput { terms: vec![("negative_cosine", loss.clone())], loss, embedding: z1 }
+    }
+
+    fn backbone(&self) -> &Backbone {
+        &self.backbone
     }
 }

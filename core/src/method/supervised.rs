@@ -8,7 +8,8 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::StepOutput;
+use super::{Method, MethodSettings, Progress, StepOutput};
+use crate::config::{ConfigError, at_least_one};
 use crate::data::batch::TensorBatch;
 use crate::model::Backbone;
 
@@ -25,9 +26,19 @@ impl Default for SupervisedConfig {
     }
 }
 
-impl SupervisedConfig {
-    pub fn init(&self, backbone: Backbone, device: &Device) -> Supervised {
-        Supervised { classifier: LinearConfig::new(backbone.feature_dim(), self.classes).init(device), backbone }
+impl MethodSettings for SupervisedConfig {
+    type Method = Supervised;
+
+    fn validate(&self, _batch_size: usize) -> Result<(), ConfigError> {
+        at_least_one("method.classes", self.classes)
+    }
+
+    fn init(&self, backbone: Backbone, device: &Device) -> Result<Supervised, ConfigError> {
+        Ok(Supervised { classifier: LinearConfig::new(backbone.feature_dim(), self.classes).init(device), backbone })
+    }
+
+    fn label_classes(&self) -> Option<usize> {
+        Some(self.classes)
     }
 }
 
@@ -37,8 +48,8 @@ pub struct Supervised {
     pub classifier: Linear,
 }
 
-impl Supervised {
-    pub fn step(&self, batch: &TensorBatch) -> StepOutput {
+impl Method for Supervised {
+    fn step(&self, batch: &TensorBatch, _progress: &Progress) -> StepOutput {
         let labels = batch.labels.as_ref().expect("the supervised baseline needs a labelled dataset (checked before training)");
         let features = self.backbone.forward(batch.views[0].clone());
         let logits = self.classifier.forward(features.clone());
@@ -47,5 +58,9 @@ impl Supervised {
             Tensor::<1, Int>::from_data(TensorData::new(labels.iter().map(|&l| l as i64).collect::<Vec<_>>(), [labels.len()]), &device);
         let loss = CrossEntropyLossConfig::new().init(&device).forward(logits, targets);
         StepOutput { terms: vec![("cross_entropy", loss.clone())], loss, embedding: features }
+    }
+
+    fn backbone(&self) -> &Backbone {
+        &self.backbone
     }
 }

@@ -16,7 +16,9 @@ use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::queue::Queue;
-use super::{Progress, StepOutput, encode_views, global_views};
+use super::{Method, MethodSettings, Progress, StepOutput, encode_views, global_views, joint_views};
+use crate::config::{ConfigError, at_least_one, positive, whole_batches};
+use crate::data::batch::TensorBatch;
 use crate::loss::{l2_normalize, sinkhorn, swapped_prediction};
 use crate::model::{Backbone, Mlp, MlpConfig};
 
@@ -54,13 +56,26 @@ impl Default for SwavConfig {
     }
 }
 
-impl SwavConfig {
-    pub fn init(&self, backbone: Backbone, device: &Device) -> Swav {
+impl MethodSettings for SwavConfig {
+    type Method = Swav;
+
+    fn validate(&self, batch_size: usize) -> Result<(), ConfigError> {
+        self.projector.validate("projector")?;
+        at_least_one("method.prototypes", self.prototypes)?;
+        positive("method.temperature", self.temperature)?;
+        positive("method.epsilon", self.epsilon)?;
+        match self.queue_size {
+            0 => Ok(()),
+            size => whole_batches("method.queue_size", size, batch_size),
+        }
+    }
+
+    fn init(&self, backbone: Backbone, device: &Device) -> Result<Swav, ConfigError> {
         let projector = self.projector.init(backbone.feature_dim(), device);
         let dim = self.projector.output_dim();
         let prototypes = l2_normalize(Tensor::random([self.prototypes, dim], Distribution::Normal(0.0, 1.0), device));
         let queues = if self.queue_size > 0 { (0..2).map(|_| Queue::new(self.queue_size, dim, device)).collect() } else { Vec::new() };
-        Swav { backbone, projector, prototypes: Param::from_tensor(prototypes.detach()), queues, config: self.clone() }
+        Ok(Swav { backbone, projector, prototypes: Param::from_tensor(prototypes.detach()), queues, config: self.clone() })
     }
 }
 
@@ -76,8 +91,9 @@ pub struct Swav {
     pub config: SwavConfig,
 }
 
-impl Swav {
-    pub fn step(&self, views: &[Tensor<4>], progress: &Progress) -> StepOutput {
+impl Method for Swav {
+    fn step(&self, batch: &TensorBatch, progress: &Progress) -> StepOutput {
+        let views = joint_views(batch);
         let c = &self.config;
         let globals = global_views(views).min(2);
         let batch = views[0].dims()[0];
@@ -112,8 +128,12 @@ impl Swav {
     }
 
     /// Projects the prototypes back onto the unit sphere.
-    pub fn after_step(mut self) -> Self {
+    fn after_step(mut self, _progress: &Progress) -> Self {
         self.prototypes = self.prototypes.map(|c| l2_normalize(c).detach().require_grad());
         self
+    }
+
+    fn backbone(&self) -> &Backbone {
+        &self.backbone
     }
 }

@@ -3,10 +3,12 @@
 //! a threshold (variance) and the dimensions decorrelated (covariance). No stop-gradient.
 
 use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::StepOutput;
+use super::{Method, MethodSettings, Progress, StepOutput, joint_views};
+use crate::config::ConfigError;
+use crate::data::batch::TensorBatch;
 use crate::loss::{VicregCoeffs, vicreg};
 use crate::model::{Backbone, Mlp, MlpConfig};
 
@@ -23,11 +25,17 @@ impl Default for VicregConfig {
     }
 }
 
-impl VicregConfig {
-    pub fn init(&self, backbone: Backbone, device: &Device) -> Vicreg {
+impl MethodSettings for VicregConfig {
+    type Method = Vicreg;
+
+    fn validate(&self, _batch_size: usize) -> Result<(), ConfigError> {
+        self.expander.validate("expander")
+    }
+
+    fn init(&self, backbone: Backbone, device: &Device) -> Result<Vicreg, ConfigError> {
         let expander = self.expander.init(backbone.feature_dim(), device);
         let c = self.coeffs;
-        Vicreg { backbone, expander, sim: c.sim as f64, std: c.std as f64, cov: c.cov as f64 }
+        Ok(Vicreg { backbone, expander, sim: c.sim as f64, std: c.std as f64, cov: c.cov as f64 })
     }
 }
 
@@ -40,8 +48,9 @@ pub struct Vicreg {
     pub cov: f64,
 }
 
-impl Vicreg {
-    pub fn step(&self, views: &[Tensor<4>]) -> StepOutput {
+impl Method for Vicreg {
+    fn step(&self, batch: &TensorBatch, _progress: &Progress) -> StepOutput {
+        let views = joint_views(batch);
         let z1 = self.expander.forward(self.backbone.forward(views[0].clone()));
         let z2 = self.expander.forward(self.backbone.forward(views[1].clone()));
         let coeffs = VicregCoeffs { sim: self.sim as f32, std: self.std as f32, cov: self.cov as f32 };
@@ -51,5 +60,9 @@ impl Vicreg {
             terms: vec![("invariance", t.invariance), ("variance", t.variance), ("covariance", t.covariance)],
             embedding: z1,
         }
+    }
+
+    fn backbone(&self) -> &Backbone {
+        &self.backbone
     }
 }

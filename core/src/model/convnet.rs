@@ -7,7 +7,7 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxP
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 
-use crate::kernel::{batch_norm_relu, conv2d};
+use jem_kernels::{batch_norm_relu, conv2d};
 
 #[derive(Module, Debug)]
 pub struct ConvNet {

@@ -1,6 +1,7 @@
 //! Projector / expander and predictor MLPs: hidden layers `Linear → BatchNorm → ReLU`, a final
 //! `Linear`, optionally followed by a BatchNorm (SimSiam's projector ends in a non-affine one).
 
+use crate::config::ConfigError;
 use burn::module::Module;
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
@@ -39,9 +40,12 @@ impl MlpConfig {
     }
 
     /// Layers and widths that can be built: at least one layer, none empty.
-    pub fn validate(&self, name: &str) -> Result<(), String> {
+    pub fn validate(&self, name: &str) -> Result<(), ConfigError> {
         if self.dims.is_empty() || self.dims.contains(&0) {
-            return Err(format!("method.{name}.dims = {:?}: needs at least one layer, each at least 1 wide", self.dims));
+            return Err(ConfigError::Value(format!(
+                "method.{name}.dims = {:?}: needs at least one layer, each at least 1 wide",
+                self.dims
+            )));
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ pub use vit::{
     TransformerBlock, Vit, VitConfig, VitPool, VitSize, VitTokens, layer_norm, normalize, resize_position_embeddings, token_linear,
 };
 
+use crate::config::ConfigError;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -88,9 +89,9 @@ impl Default for BackboneConfig {
 }
 
 impl BackboneConfig {
-    pub fn init(&self, device: &Device) -> Result<Backbone, String> {
+    pub fn init(&self, device: &Device) -> Result<Backbone, ConfigError> {
         if self.width == 0 {
-            return Err("backbone width must be at least 1".into());
+            return Err(ConfigError::Value("backbone width must be at least 1".into()));
         }
         Ok(match self.arch.as_str() {
             "resnet18" => Backbone::ResNet(ResNet::new(ResNetDepth::R18, self.width, self.stem, device)),
@@ -115,9 +116,9 @@ impl BackboneConfig {
                 Backbone::Vit(config.init(device))
             }
             other => {
-                return Err(format!(
+                return Err(ConfigError::Value(format!(
                     "unknown backbone '{other}'; choose resnet18, resnet34, resnet50, convnet, vit, vit_tiny, vit_small or vit_base"
-                ));
+                )));
             }
         })
     }
@@ -174,16 +175,20 @@ mod tests {
             BackboneConfig { arch: "resnet18".into(), width: 4, stem: Stem::ImageNet, ..Default::default() }.init(&device).unwrap();
         let vit = BackboneConfig { arch: "vit_tiny".into(), patch_size: 4, image_size: 32, ..Default::default() }.init(&device).unwrap();
         assert_eq!((vit.feature_dim(), vit.forward(x.clone()).dims()), (192, [2, 192]));
-        let err =
-            BackboneConfig { arch: "vit_small".into(), patch_size: 5, image_size: 32, ..Default::default() }.init(&device).unwrap_err();
+        let err = BackboneConfig { arch: "vit_small".into(), patch_size: 5, image_size: 32, ..Default::default() }
+            .init(&device)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("multiple of patch_size"), "{err}");
         let custom =
             BackboneConfig { arch: "vit".into(), width: 24, depth: 2, heads: 3, patch_size: 8, image_size: 32, ..Default::default() };
         assert_eq!(custom.init(&device).unwrap().forward(x.clone()).dims(), [2, 24]);
-        let err = BackboneConfig { heads: 5, ..custom }.init(&device).unwrap_err();
+        let err = BackboneConfig { heads: 5, ..custom }.init(&device).unwrap_err().to_string();
         assert!(err.contains("multiple of the 5 heads"), "{err}");
         assert_eq!(imagenet.forward(Tensor::<4>::ones([1, 3, 64, 64], &device)).dims(), [1, 32]);
-        assert!(BackboneConfig { arch: "vgg".into(), ..Default::default() }.init(&device).unwrap_err().contains("unknown backbone"));
+        assert!(
+            BackboneConfig { arch: "vgg".into(), ..Default::default() }.init(&device).unwrap_err().to_string().contains("unknown backbone")
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::{batch_norm, batch_norm_relu, conv2d};
+use jem_kernels::{batch_norm, batch_norm_relu, conv2d};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -99,7 +99,10 @@ pub struct Bottleneck {
     downsample: Option<Downsample>,
 }
 
+/// A residual block. The bottleneck is the larger variant; a network holds a few dozen blocks,
+/// built once, so boxing it would save nothing that matters.
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Block {
     Basic(BasicBlock),
     Bottleneck(Bottleneck),

@@ -18,7 +18,7 @@
 //! sizes (multi-crop's local views).
 //!
 //! In training on the CPU backend, LayerNorm, softmax and GELU run as kernels of their own
-//! ([`crate::kernel::transformer`]) and the linear layers as one product over all tokens
+//! (`jem-kernels`) and the linear layers as one product over all tokens
 //! ([`token_linear`]); other backends run burn's operations.
 
 use burn::module::{Module, Param};
@@ -30,7 +30,8 @@ use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Bool, Device, Distribution, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::kernel;
+use crate::config::ConfigError;
+use jem_kernels as kernel;
 
 /// Which tokens make an image's feature vector.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,15 +83,18 @@ impl VitConfig {
         Self { width, depth, heads, patch, image_size, pool }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.patch == 0 || !self.image_size.is_multiple_of(self.patch) {
-            return Err(format!("ViT: image_size {} must be a positive multiple of patch_size {}", self.image_size, self.patch));
+            return Err(ConfigError::Value(format!(
+                "ViT: image_size {} must be a positive multiple of patch_size {}",
+                self.image_size, self.patch
+            )));
         }
         if self.depth == 0 {
-            return Err("ViT: depth must be at least 1".into());
+            return Err(ConfigError::Value("ViT: depth must be at least 1".into()));
         }
         if self.heads == 0 || !self.width.is_multiple_of(self.heads) {
-            return Err(format!("ViT: width {} must be a multiple of the {} heads", self.width, self.heads));
+            return Err(ConfigError::Value(format!("ViT: width {} must be a multiple of the {} heads", self.width, self.heads)));
         }
         Ok(())
     }

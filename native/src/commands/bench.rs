@@ -150,9 +150,10 @@ pub fn loader(args: LoaderArgs) -> Result<()> {
 }
 
 #[derive(clap::Args)]
-#[command(after_help = "The reference model is the one of ../shared/bench/torch_train_step.py: ResNet-18 with the CIFAR\n\
+#[command(after_help = "The reference model is the one of bench/torch_train_step.py: ResNet-18 with the CIFAR\n\
     stem at base width W, a linear head to 128, loss = mean of squares, SGD (lr 0.01, momentum 0.9),\n\
-    one random [B, 3, 32, 32] batch. Compare: python3 torch_train_step.py --batch 64 --width 64 --threads 2")]
+    one random [B, 3, 32, 32] batch. Compare: python3 bench/torch_train_step.py --batch 64 --width 64 --threads 2\n\
+    (setup once: bash bench/setup-torch.sh; docs/performance.md has the full protocol)")]
 pub struct TrainArgs {
     /// Backbone: resnet18, resnet34, resnet50 (CIFAR stem), convnet, or vit_tiny, vit_small,
     /// vit_base (position embeddings for `--size`).
@@ -321,7 +322,7 @@ fn resnet18_cifar_convs(width: usize) -> Vec<ConvShape> {
 }
 
 /// Times each convolution shape of ResNet-18 alone, forward and forward + backward (gradients
-/// of input and weight), with burn's `conv2d` and with jem's GEMM kernel (`jem_core::kernel`), so
+/// of input and weight), with burn's `conv2d` and with jem's kernels (`jem_kernels::conv2d`), so
 /// the step time of `jem bench train` can be split by layer and the two compared.
 pub fn conv(args: ConvArgs) -> Result<()> {
     use burn::nn::PaddingConfig2d;
@@ -330,7 +331,7 @@ pub fn conv(args: ConvArgs) -> Result<()> {
     let threads = use_threads(args.threads)?;
     let device = burn::tensor::Device::flex().autodiff();
     type Kernel = fn(&Conv2d, Tensor<4>) -> Tensor<4>;
-    let kernels: [(&str, Kernel); 2] = [("burn", |conv, x| conv.forward(x)), ("jem", |conv, x| jem_core::kernel::conv2d(conv, x))];
+    let kernels: [(&str, Kernel); 2] = [("burn", |conv, x| conv.forward(x)), ("jem", |conv, x| jem_kernels::conv2d(conv, x))];
     let mut totals = [[0.0; 2]; 2];
     if !args.json {
         println!(

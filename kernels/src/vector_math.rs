@@ -34,7 +34,7 @@ macro_rules! vectorized {
         }
     };
 }
-pub(super) use vectorized;
+pub(crate) use vectorized;
 
 const LOG2_E: f32 = std::f32::consts::LOG2_E;
 /// ln 2 in two parts (Cody–Waite): `n·LN2_HI` is exact for the `n` that occur.

@@ -17,9 +17,9 @@
 
 use std::mem::MaybeUninit;
 
-use super::math::vectorized;
-use super::parallel::{for_each_piece, map_parts, threads};
-use super::scratch::{output, written};
+use crate::parallel::{for_each_piece, map_parts, threads};
+use crate::scratch::{output, written};
+use crate::vector_math::vectorized;
 
 /// `[N, C, L]`: images, channels, values per channel and image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,7 +258,7 @@ pub fn backward(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::assert_slices_close as assert_close;
+    use crate::testing::assert_slices_close as assert_close;
 
     /// One channel of 1, 2, 3, 4 (two images of two values): μ = 2.5, σ² = 1.25.
     #[test]

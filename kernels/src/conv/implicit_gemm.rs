@@ -16,15 +16,16 @@
 //! instead writes and re-reads `kh·kw` copies of it, which made the thin early layers of a ResNet
 //! (16–64 channels on 32×32 maps) memory-bound. The wide grid computes `Wp/Wo − 1` extra columns
 //! (6 % at 32×32, 25 % at 8×8), so the path is for maps at least [`MIN_OUT_WIDTH`] wide. The input
-//! gradient of a stride-1 convolution is itself a stride-1 convolution (`gemm_conv::input_grad`),
+//! gradient of a stride-1 convolution is itself a stride-1 convolution ([`super::input_grad`]),
 //! so it takes this path too. Images are independent: one task per image, one thread per task.
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
-use super::gemm_conv::{ConvGeometry, matmul};
-use super::parallel::{for_each_piece, map_parts, sum_of_parts, threads};
-use super::scratch::{Buffers, output, with_buffers, written};
+use super::geometry::{ConvGeometry, interleave};
+use super::matmul::matmul;
+use crate::parallel::{for_each_piece, map_parts, sum_of_parts, threads};
+use crate::scratch::{Buffers, output, with_buffers, written};
 
 /// Narrower maps waste too much of the wide grid (50 % at 4×4, where im2col's GEMM is already
 /// compute-bound).
@@ -33,7 +34,7 @@ const MIN_OUT_WIDTH: usize = 8;
 const MIN_CHANNELS: usize = 8;
 
 /// Whether a convolution takes this path.
-pub(super) fn applies(g: &ConvGeometry) -> bool {
+pub fn applies(g: &ConvGeometry) -> bool {
     g.stride == [1, 1] && g.c_in >= MIN_CHANNELS && g.out_width() >= MIN_OUT_WIDTH
 }
 
@@ -55,27 +56,6 @@ fn padded_sizes(g: &ConvGeometry) -> Padded {
 thread_local! {
     /// One image's padded copy and its wide output (or output gradient).
     static SCRATCH: Buffers = const { RefCell::new((Vec::new(), Vec::new())) };
-}
-
-/// Rows to pixels: `pixels[x·pixel_stride + c] = rows[c·row_stride + x]` for `x < len` and
-/// `c < channels`. Eight channels at a time: eight sequential reads and one contiguous write per
-/// pixel (a plain strided loop ran at half the speed).
-pub(super) fn interleave(rows: &[f32], row_stride: usize, channels: usize, len: usize, pixels: &mut [f32], pixel_stride: usize) {
-    let pixels = &mut pixels[..len * pixel_stride];
-    let grouped = channels / 8 * 8;
-    for c in (0..grouped).step_by(8) {
-        let src: [&[f32]; 8] = std::array::from_fn(|i| &rows[(c + i) * row_stride..][..len]);
-        for (x, pixel) in pixels.chunks_exact_mut(pixel_stride).enumerate() {
-            for (i, value) in pixel[c..c + 8].iter_mut().enumerate() {
-                *value = src[i][x];
-            }
-        }
-    }
-    for c in grouped..channels {
-        for (pixel, value) in pixels.chunks_exact_mut(pixel_stride).zip(&rows[c * row_stride..][..len]) {
-            pixel[c] = *value;
-        }
-    }
 }
 
 /// Pixels to rows, the inverse of [`interleave`]: `rows[c·row_stride + x] = pixels[x·channels + c]`,
@@ -214,9 +194,9 @@ pub(super) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::assert_slices_close as assert_close;
-    use crate::kernel::gemm_conv::tests::{assert_weight_gradient, reference, stride_one_geometries, test_values};
-    use crate::kernel::scratch::poison;
+    use crate::conv::testing::{assert_weight_gradient, reference, stride_one_geometries, test_values};
+    use crate::scratch::poison;
+    use crate::testing::assert_slices_close as assert_close;
 
     #[test]
     fn forward_matches_the_definition() {

@@ -9,8 +9,8 @@
 //! times, so each direction is one pass over memory. burn 0.22 builds LayerNorm in training from
 //! nine tensor operations, each a pass over the whole activation, and its backward from more.
 
-use super::math::{lane_sum, vectorized};
-use super::parallel::{map_pieces, threads};
+use crate::parallel::{map_pieces, threads};
+use crate::vector_math::{lane_sum, vectorized};
 
 /// Rows per task: enough work to amortise a task, and pieces for every thread.
 fn rows_per_task(rows: usize) -> usize {

@@ -4,12 +4,12 @@
 //! - backward: `dx = y·(dy − Σ dy·y)`
 //!
 //! One pass over memory each way (a row of attention scores, `L` = 65 for ViT/4 at 32 px, stays
-//! in the first-level cache), with [`super::math::exp`] vectorised; burn 0.22 composes softmax
+//! in the first-level cache), with [`crate::vector_math::exp`] vectorised; burn 0.22 composes softmax
 //! in training from five tensor operations (max, subtract, exp, sum, divide) and differentiates
 //! each of them.
 
-use super::math::{exp, lane_sum, vectorized};
-use super::parallel::{for_each_piece, threads};
+use crate::parallel::{for_each_piece, threads};
+use crate::vector_math::{exp, lane_sum, vectorized};
 
 /// Values per task: whole rows, about 64 K of them.
 fn task_len(len: usize, row: usize) -> usize {

@@ -1,7 +1,7 @@
 //! The forward pass and the weight gradient of a convolution as direct kernels for x86-64 CPUs
 //! with AVX-512 or with AVX2 and FMA, on a zero-padded planar copy of each image.
 //!
-//! The wide grid of [`super::implicit_gemm`], with channel planes instead of channels-last
+//! The wide grid of [`super::super::implicit_gemm`], with channel planes instead of channels-last
 //! pixels: for stride 1 the padded image is `X[c][py·Wp + px]`, output position `(oy, ox)` is
 //! `q = oy·Wp + ox`, and
 //!
@@ -38,17 +38,18 @@
 //! im2col + GEMM there: a strided 3×3 layer's forward and backward 1.3× faster, the stride-1
 //! layers' within the noise (docs/performance.md).
 
-use std::arch::x86_64::{
-    __m256, __m512, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps, _mm512_add_ps,
-    _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
-};
+mod avx2;
+mod avx512;
+
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
-use super::gemm_conv::{ConvGeometry, valid_range};
-use super::implicit_gemm::interleave;
-use super::parallel::{for_each_piece, map_parts, sum_of_parts, threads};
-use super::scratch::{Buffers, output, with_buffers, written};
+use avx2::Avx2;
+use avx512::Avx512;
+
+use super::geometry::{ConvGeometry, interleave, valid_range};
+use crate::parallel::{for_each_piece, map_parts, sum_of_parts, threads};
+use crate::scratch::{Buffers, output, with_buffers, written};
 
 /// Output maps narrower than this are computed several images side by side on one wide grid
 /// (see [`Layout::images`]), so that a row fills a tile's vectors. Grouping 8×8 maps too (six
@@ -179,128 +180,6 @@ trait Vectors {
     /// One group's share of the weight gradient, every output channel: [`gradient_tiles`] for
     /// each group of output channel vectors.
     unsafe fn gradient_tiles(l: &Layout, padded: &[f32], dy_wide: &[f32], padded_out: usize, group: Group, sums: &mut [f32]);
-}
-
-/// AVX-512: 32 registers of 16 lanes. A forward tile of 8 channels × 3 vectors keeps 24 sums in
-/// registers; with image lanes 12 channels × 2 vectors (one position of 32 images; 8 × 2 measured
-/// the same overall, 3–4 % slower on the 8×8 layers); a gradient tile 4 vectors of output
-/// channels × 6 input channels.
-struct Avx512;
-
-impl Vectors for Avx512 {
-    type V = __m512;
-    const LANES: usize = 16;
-    const CHANNELS: usize = 8;
-    const VECTORS: usize = 3;
-    const LANE_CHANNELS: usize = 12;
-    const LANE_VECTORS: usize = 2;
-
-    #[inline(always)]
-    unsafe fn zero() -> __m512 {
-        unsafe { _mm512_setzero_ps() }
-    }
-    #[inline(always)]
-    unsafe fn load(from: *const f32) -> __m512 {
-        unsafe { _mm512_loadu_ps(from) }
-    }
-    #[inline(always)]
-    unsafe fn store(to: *mut f32, v: __m512) {
-        unsafe { _mm512_storeu_ps(to, v) }
-    }
-    #[inline(always)]
-    unsafe fn splat(x: f32) -> __m512 {
-        unsafe { _mm512_set1_ps(x) }
-    }
-    #[inline(always)]
-    unsafe fn mul_add(a: __m512, b: __m512, c: __m512) -> __m512 {
-        unsafe { _mm512_fmadd_ps(a, b, c) }
-    }
-    #[inline(always)]
-    unsafe fn add(a: __m512, b: __m512) -> __m512 {
-        unsafe { _mm512_add_ps(a, b) }
-    }
-
-    #[target_feature(enable = "avx512f")]
-    unsafe fn forward_tiles(l: &Layout, padded: &[f32], c_in: usize, weights: &[f32], wide: &mut [f32], accumulate: bool) {
-        unsafe {
-            if l.planes == Planes::ImageLanes {
-                forward_tiles::<Self, 12, 2>(l, padded, c_in, weights, wide, accumulate)
-            } else {
-                forward_tiles::<Self, 8, 3>(l, padded, c_in, weights, wide, accumulate)
-            }
-        }
-    }
-
-    #[target_feature(enable = "avx512f")]
-    unsafe fn gradient_tiles(l: &Layout, padded: &[f32], dy_wide: &[f32], padded_out: usize, group: Group, sums: &mut [f32]) {
-        let vectors = padded_out / Self::LANES;
-        for first in (0..vectors).step_by(4) {
-            unsafe {
-                match vectors - first {
-                    1 => gradient_tiles::<Self, 1, 8>(l, padded, dy_wide, padded_out, first, group, sums),
-                    2 => gradient_tiles::<Self, 2, 8>(l, padded, dy_wide, padded_out, first, group, sums),
-                    3 => gradient_tiles::<Self, 3, 8>(l, padded, dy_wide, padded_out, first, group, sums),
-                    _ => gradient_tiles::<Self, 4, 6>(l, padded, dy_wide, padded_out, first, group, sums),
-                }
-            }
-        }
-    }
-}
-
-/// AVX2 with FMA: 16 registers of 8 lanes. A forward tile of 6 channels × 2 vectors keeps 12
-/// sums, 2 inputs and a broadcast weight in 15 registers; a gradient tile 2 vectors × 6 input channels.
-struct Avx2;
-
-impl Vectors for Avx2 {
-    type V = __m256;
-    const LANES: usize = 8;
-    const CHANNELS: usize = 6;
-    const VECTORS: usize = 2;
-    const LANE_CHANNELS: usize = 6;
-    const LANE_VECTORS: usize = 2;
-
-    #[inline(always)]
-    unsafe fn zero() -> __m256 {
-        unsafe { _mm256_setzero_ps() }
-    }
-    #[inline(always)]
-    unsafe fn load(from: *const f32) -> __m256 {
-        unsafe { _mm256_loadu_ps(from) }
-    }
-    #[inline(always)]
-    unsafe fn store(to: *mut f32, v: __m256) {
-        unsafe { _mm256_storeu_ps(to, v) }
-    }
-    #[inline(always)]
-    unsafe fn splat(x: f32) -> __m256 {
-        unsafe { _mm256_set1_ps(x) }
-    }
-    #[inline(always)]
-    unsafe fn mul_add(a: __m256, b: __m256, c: __m256) -> __m256 {
-        unsafe { _mm256_fmadd_ps(a, b, c) }
-    }
-    #[inline(always)]
-    unsafe fn add(a: __m256, b: __m256) -> __m256 {
-        unsafe { _mm256_add_ps(a, b) }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn forward_tiles(l: &Layout, padded: &[f32], c_in: usize, weights: &[f32], wide: &mut [f32], accumulate: bool) {
-        unsafe { forward_tiles::<Self, 6, 2>(l, padded, c_in, weights, wide, accumulate) }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn gradient_tiles(l: &Layout, padded: &[f32], dy_wide: &[f32], padded_out: usize, group: Group, sums: &mut [f32]) {
-        let vectors = padded_out / Self::LANES;
-        for first in (0..vectors).step_by(2) {
-            unsafe {
-                match vectors - first {
-                    1 => gradient_tiles::<Self, 1, 8>(l, padded, dy_wide, padded_out, first, group, sums),
-                    _ => gradient_tiles::<Self, 2, 6>(l, padded, dy_wide, padded_out, first, group, sums),
-                }
-            }
-        }
-    }
 }
 
 /// Sizes of one group of images' planes and wide output.
@@ -494,7 +373,7 @@ struct Tile {
 /// run. No two tiles overlap: the forward adds a block of input channels' sums to the last.
 fn tiles(row: usize, out_height: usize, by_row: bool, full_tile: usize, lanes: usize, valid: &[[std::ops::Range<usize>; 2]]) -> Vec<Tile> {
     let runs: Vec<std::ops::Range<usize>> =
-        if by_row { (0..out_height).map(|oy| oy * row..(oy + 1) * row).collect() } else { vec![0..out_height * row] };
+        if by_row { (0..out_height).map(|oy| oy * row..(oy + 1) * row).collect() } else { std::iter::once(0..out_height * row).collect() };
     let mut tiles = Vec::new();
     for run in runs {
         let mut start = run.start;
@@ -788,29 +667,29 @@ unsafe fn gradient_tiles<I: Vectors, const OV: usize, const T: usize>(
         }
         for first_c in (0..c_in).step_by(T) {
             // A last tile with fewer channels repeats the last one and keeps only its own.
-            let inputs: [*const f32; T] = std::array::from_fn(|t| {
-                // SAFETY: inside `padded` for every position below `l.wide`, by the assertion above.
-                unsafe { padded.as_ptr().add((first_c + t).min(c_in - 1) * l.plane + offset) }
-            });
-            // SAFETY (all vector operations and pointer reads below): the CPU has the instructions,
-            // and the reads are inside the slices, by the assertions above.
-            let mut tile = [[unsafe { I::zero() }; OV]; T];
-            for run in &runs {
-                for q in run.clone() {
-                    let gradient = unsafe { dy_wide.as_ptr().add(q * padded_out + channel_first) };
-                    let d: [I::V; OV] = std::array::from_fn(|v| unsafe { I::load(gradient.add(v * I::LANES)) });
-                    for (sums_t, input) in tile.iter_mut().zip(inputs) {
-                        let x = unsafe { I::splat(*input.add(q)) };
-                        for (sum, d) in sums_t.iter_mut().zip(d) {
-                            *sum = unsafe { I::mul_add(d, x, *sum) };
+            // SAFETY: the CPU has the instructions (this function's contract); the input pointers
+            // stay inside `padded` for every position below `l.wide` and the gradient reads inside
+            // `dy_wide`, by the assertions above; `at` is a slice of `I::LANES` values.
+            unsafe {
+                let inputs: [*const f32; T] = std::array::from_fn(|t| padded.as_ptr().add((first_c + t).min(c_in - 1) * l.plane + offset));
+                let mut tile = [[I::zero(); OV]; T];
+                for run in &runs {
+                    for q in run.clone() {
+                        let gradient = dy_wide.as_ptr().add(q * padded_out + channel_first);
+                        let d: [I::V; OV] = std::array::from_fn(|v| I::load(gradient.add(v * I::LANES)));
+                        for (sums_t, input) in tile.iter_mut().zip(inputs) {
+                            let x = I::splat(*input.add(q));
+                            for (sum, d) in sums_t.iter_mut().zip(d) {
+                                *sum = I::mul_add(d, x, *sum);
+                            }
                         }
                     }
                 }
-            }
-            for (t, sums_t) in tile.iter().enumerate().take(c_in - first_c) {
-                for (v, sum) in sums_t.iter().enumerate() {
-                    let at = &mut sums[((first_c + t) * taps + tap) * padded_out + channel_first + v * I::LANES..][..I::LANES];
-                    unsafe { I::store(at.as_mut_ptr(), I::add(I::load(at.as_ptr()), *sum)) };
+                for (t, sums_t) in tile.iter().enumerate().take(c_in - first_c) {
+                    for (v, sum) in sums_t.iter().enumerate() {
+                        let at = &mut sums[((first_c + t) * taps + tap) * padded_out + channel_first + v * I::LANES..][..I::LANES];
+                        I::store(at.as_mut_ptr(), I::add(I::load(at.as_ptr()), *sum));
+                    }
                 }
             }
         }
@@ -863,29 +742,31 @@ unsafe fn tile<I: Vectors, const CH: usize, const V: usize>(
     let (all_taps, wide_len, start, taps) = (l.offsets.len(), l.wide, t.start, &t.taps);
     assert!(c_in > 0 && (c_in - 1) * l.plane + t.input + V * I::LANES + l.reach <= padded.len() && taps.iter().all(|&tap| tap < all_taps));
     assert!(weights.len() >= c_in * all_taps * CH && (CH - 1) * wide_len + start + V * I::LANES <= wide.len());
-    // SAFETY (all vector operations and pointer reads and writes below): the CPU has the
-    // instructions, and the pointers stay inside the slices, by the assertions above.
-    let mut sums = [[unsafe { I::zero() }; V]; CH];
-    for c in 0..c_in {
-        let channel = unsafe { padded.as_ptr().add(c * l.plane + t.input) };
-        let channel_weights = unsafe { weights.as_ptr().add(c * all_taps * CH) };
-        for &tap in taps {
-            let input = unsafe { channel.add(l.offsets[tap]) };
-            let weight = unsafe { channel_weights.add(tap * CH) };
-            let inputs: [I::V; V] = std::array::from_fn(|v| unsafe { I::load(input.add(v * I::LANES)) });
-            for (j, channel_sums) in sums.iter_mut().enumerate() {
-                let w = unsafe { I::splat(*weight.add(j)) };
-                for (sum, input) in channel_sums.iter_mut().zip(inputs) {
-                    *sum = unsafe { I::mul_add(input, w, *sum) };
+    // SAFETY: the CPU has the instructions (this function's contract), and every pointer below
+    // stays inside its slice, by the assertions above.
+    unsafe {
+        let mut sums = [[I::zero(); V]; CH];
+        for c in 0..c_in {
+            let channel = padded.as_ptr().add(c * l.plane + t.input);
+            let channel_weights = weights.as_ptr().add(c * all_taps * CH);
+            for &tap in taps {
+                let input = channel.add(l.offsets[tap]);
+                let weight = channel_weights.add(tap * CH);
+                let inputs: [I::V; V] = std::array::from_fn(|v| I::load(input.add(v * I::LANES)));
+                for (j, channel_sums) in sums.iter_mut().enumerate() {
+                    let w = I::splat(*weight.add(j));
+                    for (sum, input) in channel_sums.iter_mut().zip(inputs) {
+                        *sum = I::mul_add(input, w, *sum);
+                    }
                 }
             }
         }
-    }
-    for (j, channel_sums) in sums.iter().enumerate() {
-        for (v, sum) in channel_sums.iter().enumerate() {
-            let at = unsafe { wide.as_mut_ptr().add(j * wide_len + start + v * I::LANES) };
-            let sum = if accumulate { unsafe { I::add(I::load(at), *sum) } } else { *sum };
-            unsafe { I::store(at, sum) };
+        for (j, channel_sums) in sums.iter().enumerate() {
+            for (v, sum) in channel_sums.iter().enumerate() {
+                let at = wide.as_mut_ptr().add(j * wide_len + start + v * I::LANES);
+                let sum = if accumulate { I::add(I::load(at), *sum) } else { *sum };
+                I::store(at, sum);
+            }
         }
     }
 }
@@ -893,9 +774,9 @@ unsafe fn tile<I: Vectors, const CH: usize, const V: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::assert_slices_close as assert_close;
-    use crate::kernel::gemm_conv::tests::{assert_weight_gradient, reference, stride_one_geometries, test_values};
-    use crate::kernel::scratch::poison;
+    use crate::conv::testing::{assert_weight_gradient, reference, stride_one_geometries, test_values};
+    use crate::scratch::poison;
+    use crate::testing::assert_slices_close as assert_close;
 
     /// Strided shapes: ResNet's 3×3 and 1×1 downsampling layers at odd and even sizes, strides
     /// larger than the kernel (phases no tap reads), stride 3, different strides per axis, and

@@ -4,10 +4,10 @@
 //! - backward: `dx = dy·(Φ(x) + x·φ(x))`, `φ(x) = e^(−x²/2)/√(2π)`
 //!
 //! burn's CPU backend calls libm's scalar `erff` for every element, forward and backward; here
-//! `Φ` is [`super::math::normal_cdf_and_gaussian`], whose loop vectorises.
+//! `Φ` is [`crate::vector_math::normal_cdf_and_gaussian`], whose loop vectorises.
 
-use super::math::{INV_SQRT_2PI, normal_cdf_and_gaussian, vectorized};
-use super::parallel::for_each_piece;
+use crate::parallel::for_each_piece;
+use crate::vector_math::{INV_SQRT_2PI, normal_cdf_and_gaussian, vectorized};
 
 /// Values per task.
 const TASK: usize = 1 << 15;

@@ -1,26 +1,12 @@
-//! Kernels of our own for the CPU backend (burn-flex), plugged in through burn's backend
-//! extension API, with their backward passes written by hand: the convolution, BatchNorm in
-//! training mode (with the ReLU and the residual addition that follow it in a ResNet, in the
-//! same pass), and the transformer's LayerNorm, softmax and GELU ([`transformer`]). Other
-//! backends (WebGPU, CUDA) keep burn's operations.
+//! Normalisation layers on the CPU backend in training: BatchNorm (with the ReLU and the residual
+//! addition that follow it in a ResNet, in the same pass) and LayerNorm, as burn operations with
+//! handwritten backward passes over the slice kernels of [`batch_norm`] and [`layer_norm`]. Outside
+//! training, and on other backends, burn's own layers run.
 
 mod batch_norm;
-#[cfg(target_arch = "x86_64")]
-mod direct_conv;
-mod gelu;
-mod gemm_conv;
-mod implicit_gemm;
 mod layer_norm;
-mod math;
-mod parallel;
-mod scratch;
-mod softmax;
-pub mod transformer;
 
-use batch_norm::Epilogue;
 pub use batch_norm::NormShape;
-pub use gemm_conv::ConvGeometry;
-pub use transformer::{gelu, layer_norm, softmax};
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -30,122 +16,11 @@ use burn::backend::autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::nn::conv::Conv2d;
-use burn::nn::{BatchNorm, PaddingConfig2d};
-use burn::tensor::{DType, Device, Shape, Tensor, TensorData};
+use burn::nn::{BatchNorm, LayerNorm};
+use burn::tensor::{Shape, Tensor};
 
-/// `conv.forward(x)`, through [`gemm_conv`] on the CPU backend when the layer is a plain one
-/// (no bias, no groups or dilation, explicit symmetric padding) and burn's `conv2d` otherwise.
-pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let padding = match conv.padding {
-        PaddingConfig2d::Valid => Some([0, 0]),
-        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => Some([top, left]),
-        _ => None,
-    };
-    let plain = conv.bias.is_none() && conv.groups == 1 && conv.dilation == [1, 1];
-    match padding {
-        Some([pad_h, pad_w]) if plain && on_flex_f32(&x) => {
-            let [stride_h, stride_w] = conv.stride;
-            let weight = conv.weight.val().into_dispatch();
-            Tensor::from_dispatch(Dispatch::gemm_conv2d(x.into_dispatch(), weight, stride_h, stride_w, pad_h, pad_w))
-        }
-        _ => conv.forward(x),
-    }
-}
-
-/// Whether `x` runs on the CPU backend in `f32`, where this module's kernels apply.
-fn on_flex_f32<const D: usize>(x: &Tensor<D>) -> bool {
-    x.dtype() == DType::F32 && x.device().inner() == Device::flex()
-}
-
-/// A 2-D convolution (groups 1, dilation 1, no bias) as im2col + GEMM in all three passes.
-#[backend_extension(Flex, Autodiff)]
-pub trait GemmConv: Backend {
-    fn gemm_conv2d(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        stride_h: usize,
-        stride_w: usize,
-        pad_h: usize,
-        pad_w: usize,
-    ) -> FloatTensor<Self>;
-}
-
-/// The geometry of `x` `[N, C, H, W]` convolved with `weight` `[O, C, kh, kw]`.
-fn geometry(x: &Shape, weight: &Shape, stride: [usize; 2], padding: [usize; 2]) -> ConvGeometry {
-    let ([batch, c_in, height, width], [c_out, weight_c_in, kh, kw]) = (x.dims(), weight.dims());
-    assert_eq!(c_in, weight_c_in, "conv2d: the input has {c_in} channels, the weight expects {weight_c_in}");
-    ConvGeometry { batch, c_in, height, width, c_out, kernel: [kh, kw], stride, padding }
-}
-
-/// The tensor's values in row-major order (copied only when its layout is strided).
-fn contiguous(tensor: FlexTensor) -> FlexTensor {
-    if tensor.as_slice::<f32>().is_some() { tensor } else { tensor.to_contiguous() }
-}
-
-fn values(tensor: &FlexTensor) -> &[f32] {
-    tensor.as_slice::<f32>().expect("contiguous f32 (see `contiguous`)")
-}
-
-fn flex_tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape.into()))
-}
-
-impl GemmConv for Flex {
-    fn gemm_conv2d(x: FlexTensor, weight: FlexTensor, stride_h: usize, stride_w: usize, pad_h: usize, pad_w: usize) -> FlexTensor {
-        let g = geometry(&x.shape(), &weight.shape(), [stride_h, stride_w], [pad_h, pad_w]);
-        let (x, weight) = (contiguous(x), contiguous(weight));
-        let y = gemm_conv::forward(&g, values(&x), values(&weight));
-        flex_tensor(y, [g.batch, g.c_out, g.out_height(), g.out_width()])
-    }
-}
-
-/// The backward step: the gradients of the input and of the weight, each only when needed.
-#[derive(Debug)]
-struct GemmConvBackward;
-
-impl Backward<Flex, 2> for GemmConvBackward {
-    type State = (NodeId, NodeId, [usize; 2], [usize; 2]);
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-        let [node_x, node_weight] = ops.parents;
-        let dy = contiguous(grads.consume::<Flex>(&ops.node));
-        let (x_state, weight_state, stride, padding) = ops.state;
-        let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
-        let weight = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(weight_state));
-        let g = geometry(&x.shape(), &weight.shape(), stride, padding);
-        if let Some(node) = node_x {
-            let dx = gemm_conv::input_grad(&g, values(&weight), values(&dy));
-            grads.register::<Flex>(node.id, flex_tensor(dx, x.shape()));
-        }
-        if let Some(node) = node_weight {
-            let dw = gemm_conv::weight_grad(&g, values(&x), values(&dy));
-            grads.register::<Flex>(node.id, flex_tensor(dw, weight.shape()));
-        }
-    }
-}
-
-impl<C: CheckpointStrategy> GemmConv for Autodiff<Flex, C> {
-    fn gemm_conv2d(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        stride_h: usize,
-        stride_w: usize,
-        pad_h: usize,
-        pad_w: usize,
-    ) -> FloatTensor<Self> {
-        let (stride, padding) = ([stride_h, stride_w], [pad_h, pad_w]);
-        match GemmConvBackward.prepare::<C>([x.node(), weight.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(mut prep) => {
-                let state = (prep.checkpoint(&x), prep.checkpoint(&weight), stride, padding);
-                prep.finish(state, Flex::gemm_conv2d(x.into_primitive(), weight.into_primitive(), stride_h, stride_w, pad_h, pad_w))
-            }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(Flex::gemm_conv2d(x.into_primitive(), weight.into_primitive(), stride_h, stride_w, pad_h, pad_w))
-            }
-        }
-    }
-}
+use crate::flex::{contiguous, flex_tensor, last_dim, on_flex_f32, values};
+use batch_norm::Epilogue;
 
 /// `bn.forward(x)`: in training (an autodiff device and a layer not frozen) on the CPU backend,
 /// through [`batch_norm`]'s kernels (three passes forward, two backward), with the running
@@ -347,17 +222,20 @@ impl<C: CheckpointStrategy> FusedBatchNorm for Autodiff<Flex, C> {
     }
 }
 
+/// A tensor on the CPU backend's autodiff graph.
+type Tracked<C> = FloatTensor<Autodiff<Flex, C>>;
+
 /// BatchNorm, then ReLU when `relu` (a residual is added before ReLU, and only then), on the
 /// autodiff graph, with `nodes` the parents of [`BatchNormBackward`].
 fn batch_norm_tracked<C: CheckpointStrategy, const N: usize>(
     nodes: [NodeGuard; N],
-    x: FloatTensor<Autodiff<Flex, C>>,
-    gamma: FloatTensor<Autodiff<Flex, C>>,
-    beta: FloatTensor<Autodiff<Flex, C>>,
+    x: Tracked<C>,
+    gamma: Tracked<C>,
+    beta: Tracked<C>,
     relu: bool,
-    residual: Option<FloatTensor<Autodiff<Flex, C>>>,
+    residual: Option<Tracked<C>>,
     epsilon: f64,
-) -> (FloatTensor<Autodiff<Flex, C>>, FloatTensor<Autodiff<Flex, C>>, FloatTensor<Autodiff<Flex, C>>) {
+) -> (Tracked<C>, Tracked<C>, Tracked<C>) {
     let prep = BatchNormBackward::<N>.prepare::<C>(nodes).compute_bound().stateful();
     let residual = residual.map(|r| contiguous(r.into_primitive()));
     let epilogue = match (&residual, relu) {
@@ -365,7 +243,7 @@ fn batch_norm_tracked<C: CheckpointStrategy, const N: usize>(
         (None, true) => Epilogue::Relu,
         (None, false) => Epilogue::Identity,
     };
-    let statistic = <FloatTensor<Autodiff<Flex, C>>>::new;
+    let statistic = <Tracked<C>>::new;
     match prep {
         OpsKind::Tracked(mut prep) => {
             let (x_state, gamma_state) = (prep.checkpoint(&x), prep.checkpoint(&gamma));
@@ -382,66 +260,91 @@ fn batch_norm_tracked<C: CheckpointStrategy, const N: usize>(
     }
 }
 
-/// Each value within 1e-4 of the reference, relative to `1 + |reference|`.
-#[cfg(test)]
-fn assert_slices_close(a: &[f32], b: &[f32], what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{what}[{i}]: {x} vs {y}");
+/// `norm.forward(x)` for a LayerNorm built with `epsilon` (burn keeps its ε private, so the
+/// caller passes the one it configured): in training on the CPU backend through
+/// [`layer_norm`]; otherwise burn's (whose CPU inference path is already one pass).
+pub fn layer_norm<const D: usize>(norm: &LayerNorm, x: Tensor<D>, epsilon: f64) -> Tensor<D> {
+    match &norm.beta {
+        Some(beta) if x.device().is_autodiff() && on_flex_f32(&x) => {
+            let (y, _, _) =
+                Dispatch::fused_layer_norm(x.into_dispatch(), norm.gamma.val().into_dispatch(), beta.val().into_dispatch(), epsilon);
+            Tensor::from_dispatch(y)
+        }
+        _ => norm.forward(x),
+    }
+}
+
+/// LayerNorm over the last axis (training): the output, each row's mean and `1/√(σ² + ε)`.
+#[backend_extension(Flex, Autodiff)]
+pub trait FusedLayerNorm: Backend {
+    fn fused_layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+impl FusedLayerNorm for Flex {
+    fn fused_layer_norm(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let (shape, x, gamma, beta) = (x.shape(), contiguous(x), contiguous(gamma), contiguous(beta));
+        let (y, mean, inv_std) = layer_norm::forward(last_dim(&shape), values(&x), values(&gamma), values(&beta), epsilon);
+        let rows = mean.len();
+        (flex_tensor(y, shape), flex_tensor(mean, [rows]), flex_tensor(inv_std, [rows]))
+    }
+}
+
+/// LayerNorm's backward step: the gradients of the input, γ and β (one pass gives all three).
+#[derive(Debug)]
+struct LayerNormBackward;
+
+impl Backward<Flex, 3> for LayerNormBackward {
+    type State = (NodeId, NodeId, FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let dy = contiguous(grads.consume::<Flex>(&ops.node));
+        let (x_state, gamma_state, mean, inv_std) = ops.state;
+        let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
+        let gamma = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(gamma_state));
+        let (dx, d_gamma, d_beta) =
+            layer_norm::backward(last_dim(&x.shape()), values(&x), values(&dy), values(&gamma), values(&mean), values(&inv_std));
+        for (node, grad, shape) in [(node_x, dx, x.shape()), (node_gamma, d_gamma, gamma.shape()), (node_beta, d_beta, gamma.shape())] {
+            if let Some(node) = node {
+                grads.register::<Flex>(node.id, flex_tensor(grad, shape));
+            }
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> FusedLayerNorm for Autodiff<Flex, C> {
+    fn fused_layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        match LayerNormBackward.prepare::<C>([x.node(), gamma.node(), beta.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let (x_state, gamma_state) = (prep.checkpoint(&x), prep.checkpoint(&gamma));
+                let (y, mean, inv_std) = Flex::fused_layer_norm(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon);
+                let state = (x_state, gamma_state, mean.clone(), inv_std.clone());
+                (prep.finish(state, y), <FloatTensor<Self>>::new(mean), <FloatTensor<Self>>::new(inv_std))
+            }
+            OpsKind::UnTracked(prep) => {
+                let (y, mean, inv_std) = Flex::fused_layer_norm(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon);
+                (prep.finish(y), <FloatTensor<Self>>::new(mean), <FloatTensor<Self>>::new(inv_std))
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::nn::PaddingConfig2d;
-    use burn::nn::conv::Conv2dConfig;
-    use burn::tensor::Distribution;
-
-    fn assert_close(a: Tensor<4>, b: Tensor<4>, what: &str) {
-        assert_slices_close(&a.into_data().try_to_vec::<f32>().unwrap(), &b.into_data().try_to_vec::<f32>().unwrap(), what);
-    }
-
-    /// The layer's output and both gradients equal burn's `conv2d` (forward and autodiff) on the
-    /// CPU backend, for ResNet's kinds of convolution (the last through `implicit_gemm`) and a
-    /// strided (non-contiguous) input.
-    #[test]
-    fn matches_burn_conv2d_with_gradients() {
-        let device = Device::flex().autodiff();
-        for (c_in, c_out, kernel, stride, size) in
-            [(3, 8, 3, 1, 9), (8, 16, 3, 2, 10), (8, 16, 1, 2, 10), (3, 4, 7, 2, 13), (16, 8, 3, 1, 9)]
-        {
-            let pad = kernel / 2;
-            let conv = Conv2dConfig::new([c_in, c_out], [kernel, kernel])
-                .with_stride([stride, stride])
-                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
-                .with_bias(false)
-                .init(&device);
-            // Channels-last storage seen through a permutation: a strided input.
-            let x = Tensor::<4>::random([3, size, size, c_in], Distribution::Normal(0.0, 1.0), &device).permute([0, 3, 1, 2]);
-            let what = format!("{c_in}→{c_out}, k {kernel}, s {stride}, {size} px");
-            let weight_of = |y: Tensor<4>| y.clone() * y.clone().sin();
-            let (ours, theirs) = (x.clone().require_grad(), x.require_grad());
-            let (y_ours, y_theirs) = (conv2d(&conv, ours.clone()), conv.forward(theirs.clone()));
-            assert_close(y_ours.clone(), y_theirs.clone(), &format!("{what}: output"));
-            let grads_ours = weight_of(y_ours).sum().backward();
-            let grads_theirs = weight_of(y_theirs).sum().backward();
-            assert_close(ours.grad(&grads_ours).unwrap(), theirs.grad(&grads_theirs).unwrap(), &format!("{what}: input gradient"));
-            let (dw_ours, dw_theirs) = (conv.weight.grad(&grads_ours).unwrap(), conv.weight.grad(&grads_theirs).unwrap());
-            assert_close(dw_ours, dw_theirs, &format!("{what}: weight gradient"));
-        }
-    }
-
-    /// Layers the kernel does not cover (a bias here) and inference without autodiff still work.
-    #[test]
-    fn falls_back_to_burn_and_runs_without_autodiff() {
-        let device = Device::flex();
-        let conv = Conv2dConfig::new([2, 3], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(&device);
-        let x = Tensor::<4>::random([2, 2, 5, 5], Distribution::Normal(0.0, 1.0), &device);
-        assert_close(conv2d(&conv, x.clone()), conv.forward(x.clone()), "with bias");
-        let conv = Conv2dConfig::new([2, 3], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).with_bias(false).init(&device);
-        assert_close(conv2d(&conv, x.clone()), conv.forward(x), "no autodiff");
-    }
+    use crate::testing::{assert_tensors_close as assert_close, strided_input, weight_of};
+    use burn::nn::LayerNormConfig;
+    use burn::tensor::{Device, Distribution};
 
     /// A BatchNorm layer of three channels with γ and β away from their initial 1 and 0.
     fn batch_norm_layer(device: &Device) -> BatchNorm {
@@ -541,5 +444,23 @@ mod tests {
         let expected =
             (x.clone() - Tensor::<1>::from_floats([1.0, -2.0], &device).reshape([1, 2, 1, 1])).div_scalar((1.0f32 + 1e-5).sqrt());
         assert_close(batch_norm(&bn, x), expected, "inference");
+    }
+
+    /// In training, the output and the gradients of the input, γ and β equal burn's LayerNorm.
+    #[test]
+    fn layer_norm_matches_burn_with_gradients() {
+        let device = Device::flex().autodiff();
+        let mut norm = LayerNormConfig::new(24).with_epsilon(1e-6).init(&device);
+        norm.gamma = burn::module::Param::from_tensor(Tensor::<1>::random([24], Distribution::Normal(1.0, 0.5), &device));
+        norm.beta = Some(burn::module::Param::from_tensor(Tensor::<1>::random([24], Distribution::Normal(0.0, 0.5), &device)));
+        let x = strided_input(&device, 3.0);
+        let (ours, theirs) = (x.clone().require_grad(), x.require_grad());
+        let (y_ours, y_theirs) = (layer_norm(&norm, ours.clone(), 1e-6), norm.forward(theirs.clone()));
+        assert_close(y_ours.clone(), y_theirs.clone(), "output");
+        let (g_ours, g_theirs) = (weight_of(y_ours).backward(), weight_of(y_theirs).backward());
+        assert_close(ours.grad(&g_ours).unwrap(), theirs.grad(&g_theirs).unwrap(), "input gradient");
+        assert_close(norm.gamma.grad(&g_ours).unwrap(), norm.gamma.grad(&g_theirs).unwrap(), "γ gradient");
+        let beta = norm.beta.as_ref().unwrap();
+        assert_close(beta.grad(&g_ours).unwrap(), beta.grad(&g_theirs).unwrap(), "β gradient");
     }
 }
