@@ -1,5 +1,9 @@
 //! `jem`: joint-embedding self-supervised learning from the command line.
 
+// clap turns the doc comments of arguments into `--help` text, where `runs/<method>-…` is meant
+// literally, not as HTML.
+#![allow(rustdoc::invalid_html_tags)]
+
 mod commands;
 mod datasets;
 mod device;

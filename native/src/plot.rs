@@ -64,6 +64,7 @@ fn draw_panel<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .x_desc("training step")
+        .x_label_formatter(&|step| format!("{step:.0}"))
         .y_desc(panel.y_label)
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 14))

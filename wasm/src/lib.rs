@@ -4,7 +4,7 @@
 //! - previews: [`augment_preview`] (a preset, as `jem augment`), [`augment_lab`] (any recipe
 //!   augmentation), [`shapes_image`];
 //! - recipes: [`builtin_recipe`], [`recipe_with`];
-//! - training, evaluation and inference: [`Session`](session::Session), on WebGPU or the CPU.
+//! - training, evaluation and inference: [`session::Session`], on WebGPU or the CPU.
 
 mod backend;
 mod session;

@@ -164,7 +164,7 @@ fn lint() -> Result<()> {
     run(wasm.args(["--", "-D", "warnings"]))?;
     run(cargo()
         .args(["doc", "--workspace", "--no-deps", "--document-private-items"])
-        .env("RUSTDOCFLAGS", "-D rustdoc::broken_intra_doc_links"))
+        .env("RUSTDOCFLAGS", "-D rustdoc::broken_intra_doc_links -A rustdoc::private_intra_doc_links"))
 }
 
 /// What `cargo xtask test` needs beyond cargo, each with how to get it; stops before any build

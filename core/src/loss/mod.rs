@@ -2,7 +2,7 @@
 //! `[N, T, D]` tokens for the masked-prediction ones).
 //!
 //! One file per loss, each with its paper, formula and shapes. Stop-gradients are the callers'
-//! (the methods') job, except where a loss produces targets by definition ([`sinkhorn`]).
+//! (the methods') job, except where a loss produces targets by definition ([`sinkhorn()`]).
 
 mod barlow_twins;
 mod data2vec;

@@ -4,7 +4,7 @@
 //! Contrasting Cluster Assignments", NeurIPS 2020.
 //!
 //! Each view's embedding `z` (L2-normalised) is scored against K prototypes `C` (unit rows):
-//! `s = z Cᵀ`. The codes `q` of a global view come from Sinkhorn on its scores ([`super::sinkhorn`]).
+//! `s = z Cᵀ`. The codes `q` of a global view come from Sinkhorn on its scores ([`super::sinkhorn()`]).
 //! Every other view must predict them:
 //!
 //! `L = (1/|pairs|) Σ_{i global} Σ_{v≠i} −(1/B) Σ_b Σ_k q_i[b,k] · log softmax(s_v[b] / τ)_k`,

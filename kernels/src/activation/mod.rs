@@ -1,5 +1,5 @@
 //! The transformer's activations on the CPU backend: softmax and GELU as burn operations with
-//! handwritten backward passes over the slice kernels of [`softmax`] and [`gelu`]. burn 0.22
+//! handwritten backward passes over the slice kernels of [`softmax`](mod@softmax) and [`gelu`](mod@gelu). burn 0.22
 //! builds softmax from a chain of tensor operations (each a pass over the activation, forward
 //! and backward) and computes GELU with a scalar `erf` call per element; a ViT step spent more
 //! time in these passes than in its matrix products. Other backends keep burn's operations.

@@ -44,7 +44,7 @@ thread_local! {
     static SCRATCH: Buffers = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// Calls `f(images, n, cols, rows)` once per chunk of images (see [`ConvGeometry::chunks`]), where
+/// Calls `f(images, n, cols, rows)` once per chunk of images (see [`chunks`]), where
 /// `n` = images × output positions, with scratch for the `[patch, n]` column matrix (`cols`) and
 /// for `[c_out, n]` rows of output channels (`rows`), contents unspecified.
 fn for_each_chunk(g: &ConvGeometry, mut f: impl FnMut(std::ops::Range<usize>, usize, &mut [f32], &mut [f32])) {

@@ -1,6 +1,6 @@
 //! Normalisation layers on the CPU backend in training: BatchNorm (with the ReLU and the residual
 //! addition that follow it in a ResNet, in the same pass) and LayerNorm, as burn operations with
-//! handwritten backward passes over the slice kernels of [`batch_norm`] and [`layer_norm`]. Outside
+//! handwritten backward passes over the slice kernels of [`batch_norm`](mod@batch_norm) and [`layer_norm`](mod@layer_norm). Outside
 //! training, and on other backends, burn's own layers run.
 
 mod batch_norm;
@@ -23,7 +23,7 @@ use crate::flex::{contiguous, flex_tensor, last_dim, on_flex_f32, values};
 use batch_norm::Epilogue;
 
 /// `bn.forward(x)`: in training (an autodiff device and a layer not frozen) on the CPU backend,
-/// through [`batch_norm`]'s kernels (three passes forward, two backward), with the running
+/// through [`batch_norm`](mod@batch_norm)'s kernels (two passes forward, two backward), with the running
 /// statistics updated as burn's `BatchNorm` updates them; otherwise burn's own.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     if !trains_on_flex(bn, &x) {
@@ -36,7 +36,7 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
 }
 
 /// `relu(bn.forward(x) + residual)` (no addition without a residual): the end of a ResNet block
-/// and of most convolutions in one pass, where [`batch_norm`] applies; otherwise burn's.
+/// and of most convolutions in one pass, where [`batch_norm()`] applies; otherwise burn's.
 pub fn batch_norm_relu(bn: &BatchNorm, x: Tensor<4>, residual: Option<Tensor<4>>) -> Tensor<4> {
     if !trains_on_flex(bn, &x) {
         let y = bn.forward(x);
@@ -262,7 +262,7 @@ fn batch_norm_tracked<C: CheckpointStrategy, const N: usize>(
 
 /// `norm.forward(x)` for a LayerNorm built with `epsilon` (burn keeps its ε private, so the
 /// caller passes the one it configured): in training on the CPU backend through
-/// [`layer_norm`]; otherwise burn's (whose CPU inference path is already one pass).
+/// [`layer_norm`](mod@layer_norm); otherwise burn's (whose CPU inference path is already one pass).
 pub fn layer_norm<const D: usize>(norm: &LayerNorm, x: Tensor<D>, epsilon: f64) -> Tensor<D> {
     match &norm.beta {
         Some(beta) if x.device().is_autodiff() && on_flex_f32(&x) => {

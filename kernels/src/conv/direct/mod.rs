@@ -1,7 +1,7 @@
 //! The forward pass and the weight gradient of a convolution as direct kernels for x86-64 CPUs
 //! with AVX-512 or with AVX2 and FMA, on a zero-padded planar copy of each image.
 //!
-//! The wide grid of [`super::super::implicit_gemm`], with channel planes instead of channels-last
+//! The wide grid of [`super::implicit_gemm`], with channel planes instead of channels-last
 //! pixels: for stride 1 the padded image is `X[c][py·Wp + px]`, output position `(oy, ox)` is
 //! `q = oy·Wp + ox`, and
 //!

@@ -1,4 +1,4 @@
-//! `jem pretrain`: [`run`] reads as the four steps of a run. Setting up (recipe, data, model,
+//! `jem pretrain`: [`run()`] reads as the four steps of a run. Setting up (recipe, data, model,
 //! resume) is [`Session::set_up`]; the epochs are in [`epochs`]; when to write a checkpoint and
 //! how to restore one is [`checkpoints`]; Ctrl-C and SIGTERM are `crate::signals`.
 
