@@ -8,10 +8,30 @@ use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 
+use crate::config::ConfigError;
 use crate::method::Model;
 use crate::recipe::Recipe;
 
 const MAGIC: &[u8; 8] = b"JEMENC01";
+
+/// Why an encoder file cannot be loaded.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EncoderFileError {
+    #[error("not a jem encoder file (export one with `jem export web --checkpoint RUN`)")]
+    NotAnEncoderFile,
+    #[error("the encoder file is truncated (its recipe is cut off)")]
+    Truncated,
+    #[error("the encoder file's recipe is not UTF-8")]
+    RecipeNotUtf8,
+    #[error("the encoder file's recipe: {0}")]
+    Recipe(#[from] ConfigError),
+    /// burn's message about the burnpack bytes.
+    #[error("the encoder's weights cannot be read: {0}")]
+    UnreadableWeights(String),
+    /// burn's message about the tensors that do not fit the recipe's model.
+    #[error("the encoder's weights do not fit its recipe: {0}")]
+    WeightsDoNotFit(String),
+}
 
 /// The bytes of an encoder file.
 pub fn encode(recipe: &Recipe, weights: &[u8]) -> Vec<u8> {
@@ -25,25 +45,24 @@ pub fn encode(recipe: &Recipe, weights: &[u8]) -> Vec<u8> {
 }
 
 /// The recipe and the weights of an encoder file.
-pub fn decode(bytes: &[u8]) -> Result<(Recipe, &[u8]), String> {
+pub fn decode(bytes: &[u8]) -> Result<(Recipe, &[u8]), EncoderFileError> {
     if bytes.len() < 12 || &bytes[..8] != MAGIC {
-        return Err("not a jem encoder file (export one with `jem export web --checkpoint RUN`)".into());
+        return Err(EncoderFileError::NotAnEncoderFile);
     }
     let len = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize;
-    let toml = bytes.get(12..12 + len).ok_or("the encoder file is truncated (its recipe is cut off)")?;
-    let toml = std::str::from_utf8(toml).map_err(|_| "the encoder file's recipe is not UTF-8")?;
-    let recipe = Recipe::from_toml(toml).map_err(|e| format!("the encoder file's recipe: {e}"))?;
-    Ok((recipe, &bytes[12 + len..]))
+    let toml = bytes.get(12..12 + len).ok_or(EncoderFileError::Truncated)?;
+    let toml = std::str::from_utf8(toml).map_err(|_| EncoderFileError::RecipeNotUtf8)?;
+    Ok((Recipe::from_toml(toml)?, &bytes[12 + len..]))
 }
 
 /// Loads burnpack `weights` into `model` (built from the file's recipe).
-pub fn load_weights(model: Model, weights: &[u8]) -> Result<Model, String> {
+pub fn load_weights(model: Model, weights: &[u8]) -> Result<Model, EncoderFileError> {
     // Cast stored tensors to the model's dtypes: a file whose tensor says I32 where the model
     // holds F32 (found by fuzzing) would otherwise panic inside burn.
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(weights.to_vec()))
-        .map_err(|e| format!("the encoder's weights cannot be read: {e:?}"))?
+        .map_err(|e| EncoderFileError::UnreadableWeights(format!("{e:?}")))?
         .cast_to_module_dtype();
-    model.try_load_record(record).map_err(|e| format!("the encoder's weights do not fit its recipe: {e:?}"))
+    model.try_load_record(record).map_err(|e| EncoderFileError::WeightsDoNotFit(format!("{e:?}")))
 }
 
 #[cfg(test)]
@@ -73,11 +92,11 @@ mod tests {
 
     #[test]
     fn bad_files_are_clear_errors() {
-        assert!(decode(b"PNG....").unwrap_err().contains("not a jem encoder file"));
+        assert_eq!(decode(b"PNG....").unwrap_err(), EncoderFileError::NotAnEncoderFile);
         let file = encode(&Recipe::default_shapes(), &[]);
-        assert!(decode(&file[..20]).unwrap_err().contains("truncated"));
+        assert_eq!(decode(&file[..20]).unwrap_err(), EncoderFileError::Truncated);
         let (recipe, w) = decode(&file).unwrap();
         let model = recipe.method.init(&recipe.backbone, &Device::flex()).unwrap();
-        assert!(load_weights(model, w).unwrap_err().contains("weights"));
+        assert!(load_weights(model, w).unwrap_err().to_string().contains("weights"));
     }
 }

@@ -64,7 +64,7 @@ impl Session {
 
     /// Loads an encoder file written by `jem export web` for inference (and more training).
     pub async fn load(encoder: Vec<u8>, backend: String, cifar: Option<Vec<u8>>) -> Result<Session, JsError> {
-        let (recipe, weights) = encoder_file::decode(&encoder).map_err(|e| JsError::new(&e))?;
+        let (recipe, weights) = encoder_file::decode(&encoder).map_err(|e| JsError::new(&e.to_string()))?;
         Self::start(recipe, Some(weights), &backend, cifar).await.map_err(|e| JsError::new(&e))
     }
 
@@ -98,7 +98,7 @@ impl Session {
         train_device.seed(recipe.train.seed);
         let mut model = recipe.method.init(&recipe.backbone, &train_device).map_err(|e| e.to_string())?;
         if let Some(weights) = weights {
-            model = encoder_file::load_weights(model, weights)?;
+            model = encoder_file::load_weights(model, weights).map_err(|e| e.to_string())?;
         }
         let schedule = recipe.train.schedule(train.len() / recipe.train.batch_size);
         let trainer = Trainer::new(model, &recipe.optimizer, schedule);

@@ -7,38 +7,15 @@
 //! them. The table at the end of this file lists every method once; CONTRIBUTING.md walks
 //! through adding one.
 
-mod barlow_twins;
-mod byol;
-mod data2vec;
-mod dino;
-mod mae;
-mod moco_v2;
-mod moco_v3;
 pub mod momentum;
-mod nnclr;
 pub mod queue;
-mod rotnet;
-mod simclr;
-mod simsiam;
-mod supervised;
-mod swav;
-mod vicreg;
 
-pub use barlow_twins::{BarlowTwins, BarlowTwinsConfig};
-pub use byol::{Byol, ByolConfig};
-pub use data2vec::{Data2Vec, Data2VecConfig};
-pub use dino::{Dino, DinoConfig, DinoHead, DinoHeadConfig};
-pub use mae::{Mae, MaeConfig, MaeDecoder};
-pub use moco_v2::{MocoV2, MocoV2Config};
-pub use moco_v3::{MocoV3, MocoV3Config};
+// Each method's module and its model and settings types come from the `methods!` table below;
+// these are the other items some of them export.
+pub use dino::{DinoHead, DinoHeadConfig};
+pub use mae::MaeDecoder;
 pub use momentum::MomentumConfig;
-pub use nnclr::{Nnclr, NnclrConfig};
-pub use rotnet::{RotNet, RotNetConfig, rotate, rotations};
-pub use simclr::{SimClr, SimClrConfig};
-pub use simsiam::{SimSiam, SimSiamConfig};
-pub use supervised::{Supervised, SupervisedConfig};
-pub use swav::{Swav, SwavConfig};
-pub use vicreg::{Vicreg, VicregConfig};
+pub use rotnet::{rotate, rotations};
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -147,11 +124,18 @@ pub fn joint_views(batch: &TensorBatch) -> &[Tensor<4>] {
     &batch.views
 }
 
-/// Lists every method once: its name in recipes (and other names it is known by), its model
-/// type and its settings type. From the list come [`MethodConfig`] (the recipe's `[method]`
-/// table, tagged by `name`), [`Model`] (any method's model) and [`METHOD_NAMES`].
+/// Lists every method once: its module, its name in recipes (and other names it is known by),
+/// its model type and its settings type. From the list come the module declarations and
+/// re-exports, [`MethodConfig`] (the recipe's `[method]` table, tagged by `name`), [`Model`]
+/// (any method's model) and [`METHOD_NAMES`].
 macro_rules! methods {
-    ($($(#[$doc:meta])* $name:literal $(| $alias:literal)* => $model:ident($settings:ident),)+) => {
+    ($($(#[$doc:meta])* $module:ident: $name:literal $(| $alias:literal)* => $model:ident($settings:ident),)+) => {
+        $(
+            mod $module;
+            pub use $module::{$model, $settings};
+        )+
+
+
         /// A method's settings; `name` selects the method.
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         #[serde(tag = "name", deny_unknown_fields)]
@@ -219,23 +203,23 @@ macro_rules! methods {
 }
 
 methods! {
-    "simclr" => SimClr(SimClrConfig),
-    "simsiam" => SimSiam(SimSiamConfig),
-    "vicreg" => Vicreg(VicregConfig),
-    "barlow_twins" | "barlow" => BarlowTwins(BarlowTwinsConfig),
-    "moco_v2" | "mocov2" => MocoV2(MocoV2Config),
-    "moco_v3" | "mocov3" => MocoV3(MocoV3Config),
-    "byol" => Byol(ByolConfig),
-    "swav" => Swav(SwavConfig),
-    "dino" => Dino(DinoConfig),
-    "nnclr" => Nnclr(NnclrConfig),
-    "data2vec" => Data2Vec(Data2VecConfig),
+    simclr: "simclr" => SimClr(SimClrConfig),
+    simsiam: "simsiam" => SimSiam(SimSiamConfig),
+    vicreg: "vicreg" => Vicreg(VicregConfig),
+    barlow_twins: "barlow_twins" | "barlow" => BarlowTwins(BarlowTwinsConfig),
+    moco_v2: "moco_v2" | "mocov2" => MocoV2(MocoV2Config),
+    moco_v3: "moco_v3" | "mocov3" => MocoV3(MocoV3Config),
+    byol: "byol" => Byol(ByolConfig),
+    swav: "swav" => Swav(SwavConfig),
+    dino: "dino" => Dino(DinoConfig),
+    nnclr: "nnclr" => Nnclr(NnclrConfig),
+    data2vec: "data2vec" => Data2Vec(Data2VecConfig),
     /// The generative baseline.
-    "mae" => Mae(MaeConfig),
+    mae: "mae" => Mae(MaeConfig),
     /// The pretext-task baseline.
-    "rotnet" => RotNet(RotNetConfig),
+    rotnet: "rotnet" => RotNet(RotNetConfig),
     /// Trained with labels: the reference for the others.
-    "supervised" => Supervised(SupervisedConfig),
+    supervised: "supervised" => Supervised(SupervisedConfig),
 }
 
 #[cfg(test)]
