@@ -197,6 +197,15 @@ test('an encoder exported by the native CLI loads in the Inference tab', async (
   await page.click('#infer-example');
   await page.waitForSelector('.result .tile:nth-child(6)');
   await page.screenshot({ path: join(shots, 'infer-exported.png'), fullPage: true });
+  // A phone's width (390 px): no tab, this one with its results included, scrolls sideways.
+  await page.setViewportSize({ width: 390, height: 844 });
+  for (const tab of ['infer', 'lab', 'train']) {
+    await page.evaluate((t) => { location.hash = t; }, tab);
+    await page.waitForFunction((t) => !document.getElementById(`tab-${t}`).hidden, tab);
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    await page.screenshot({ path: join(shots, `narrow-${tab}.png`), fullPage: true });
+    assert.ok(width <= 390, `${tab} at 390 px is ${width} px wide`);
+  }
   assert.deepEqual(errors, []);
   await page.close();
 });
