@@ -3,21 +3,27 @@
 
 use super::geometry::ConvGeometry;
 
+/// A geometry from its numbers in `ConvGeometry`'s field order.
+#[allow(clippy::too_many_arguments)]
+pub fn geometry(
+    batch: usize,
+    c_in: usize,
+    height: usize,
+    width: usize,
+    c_out: usize,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> ConvGeometry {
+    ConvGeometry { batch, c_in, height, width, c_out, kernel, stride, padding }
+}
+
 /// Stride-1 shapes for the kernels that only take stride 1: rectangular kernels, no padding
 /// and wide padding, odd sizes, channel counts that are no multiple of a SIMD width or a
 /// tile, more output channels than input ones, wide grids of one to many vectors, and five
 /// images over two threads' partial sums.
 pub fn stride_one_geometries() -> Vec<ConvGeometry> {
-    let g = |batch, c_in, height, width, c_out, kernel, padding| ConvGeometry {
-        batch,
-        c_in,
-        height,
-        width,
-        c_out,
-        kernel,
-        stride: [1, 1],
-        padding,
-    };
+    let g = |batch, c_in, height, width, c_out, kernel, padding| geometry(batch, c_in, height, width, c_out, kernel, [1, 1], padding);
     vec![
         g(3, 3, 7, 6, 4, [3, 3], [1, 1]),
         g(2, 5, 9, 8, 3, [3, 2], [1, 0]),
@@ -65,11 +71,22 @@ pub fn reference(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
 /// Asserts that `dw` is the weight gradient of `g` at `x` and `dy`: entry `i` is
 /// ⟨dy, conv(x, eᵢ)⟩, the adjoint of the forward map in `w`.
 pub fn assert_weight_gradient(g: &ConvGeometry, x: &[f32], dy: &[f32], dw: &[f32]) {
-    for i in 0..g.weight_len() {
-        let mut unit = vec![0.0; g.weight_len()];
+    assert_adjoint(g, "dw", dy, dw, |unit| reference(g, x, unit));
+}
+
+/// Asserts that `dx` is the input gradient of `g` at `w` and `dy`: entry `i` is
+/// ⟨dy, conv(eᵢ, w)⟩, the adjoint of the forward map in `x`.
+pub fn assert_input_gradient(g: &ConvGeometry, w: &[f32], dy: &[f32], dx: &[f32]) {
+    assert_adjoint(g, "dx", dy, dx, |unit| reference(g, unit, w));
+}
+
+/// Entry `i` of `gradient` is ⟨dy, forward(eᵢ)⟩ for the linear map `forward`.
+fn assert_adjoint(g: &ConvGeometry, what: &str, dy: &[f32], gradient: &[f32], forward: impl Fn(&[f32]) -> Vec<f32>) {
+    for i in 0..gradient.len() {
+        let mut unit = vec![0.0; gradient.len()];
         unit[i] = 1.0;
-        let expected: f32 = dy.iter().zip(reference(g, x, &unit)).map(|(a, b)| a * b).sum();
-        assert!((dw[i] - expected).abs() < 1e-4 * (1.0 + expected.abs()), "{g:?} dw[{i}]: {} vs {expected}", dw[i]);
+        let expected: f32 = dy.iter().zip(forward(&unit)).map(|(a, b)| a * b).sum();
+        assert!((gradient[i] - expected).abs() < 1e-4 * (1.0 + expected.abs()), "{g:?} {what}[{i}]: {} vs {expected}", gradient[i]);
     }
 }
 
@@ -81,16 +98,7 @@ pub fn test_values(len: usize, seed: u32) -> Vec<f32> {
 /// Shapes of every kind: stride 1 and 2, 1×1, 7×7 and rectangular kernels, a chunked batch,
 /// and one that the implicit GEMM takes.
 pub fn geometries() -> Vec<ConvGeometry> {
-    let g = |batch, c_in, height, width, c_out, kernel, stride, padding| ConvGeometry {
-        batch,
-        c_in,
-        height,
-        width,
-        c_out,
-        kernel,
-        stride,
-        padding,
-    };
+    let g = geometry;
     vec![
         g(2, 3, 7, 6, 4, [3, 3], [1, 1], [1, 1]),
         g(3, 2, 9, 8, 5, [3, 3], [2, 2], [1, 1]),
@@ -102,15 +110,4 @@ pub fn geometries() -> Vec<ConvGeometry> {
         // `implicit_gemm`.
         g(2, 8, 8, 9, 8, [3, 3], [1, 1], [1, 1]),
     ]
-}
-
-/// Asserts that `dx` is the input gradient of `g` at `w` and `dy`: entry `i` is
-/// ⟨dy, conv(eᵢ, w)⟩, the adjoint of the forward map in `x`.
-pub fn assert_input_gradient(g: &ConvGeometry, w: &[f32], dy: &[f32], dx: &[f32]) {
-    for i in 0..g.input_len() {
-        let mut unit = vec![0.0; g.input_len()];
-        unit[i] = 1.0;
-        let expected: f32 = dy.iter().zip(reference(g, &unit, w)).map(|(a, b)| a * b).sum();
-        assert!((dx[i] - expected).abs() < 1e-4 * (1.0 + expected.abs()), "{g:?} dx[{i}]: {} vs {expected}", dx[i]);
-    }
 }

@@ -774,7 +774,7 @@ unsafe fn tile<I: Vectors, const CH: usize, const V: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conv::testing::{assert_weight_gradient, reference, stride_one_geometries, test_values};
+    use crate::conv::testing::{assert_weight_gradient, geometry, reference, stride_one_geometries, test_values};
     use crate::scratch::poison;
     use crate::testing::assert_slices_close as assert_close;
 
@@ -782,16 +782,7 @@ mod tests {
     /// larger than the kernel (phases no tap reads), stride 3, different strides per axis, and
     /// an image so small that some phase rows and columns are all padding.
     fn strided_geometries() -> Vec<ConvGeometry> {
-        let g = |batch, c_in, height, width, c_out, kernel, stride, padding| ConvGeometry {
-            batch,
-            c_in,
-            height,
-            width,
-            c_out,
-            kernel,
-            stride,
-            padding,
-        };
+        let g = geometry;
         vec![
             g(2, 3, 16, 16, 9, [3, 3], [2, 2], [1, 1]),
             g(2, 5, 17, 15, 8, [3, 3], [2, 2], [1, 1]),
@@ -807,16 +798,7 @@ mod tests {
     /// 4×4 layers and their downsampling, no padding, wide padding, a last group with fewer
     /// images, strides.
     fn narrow_geometries() -> Vec<ConvGeometry> {
-        let g = |batch, c_in, height, width, c_out, kernel, stride, padding| ConvGeometry {
-            batch,
-            c_in,
-            height,
-            width,
-            c_out,
-            kernel,
-            stride,
-            padding,
-        };
+        let g = geometry;
         let geometries = vec![
             g(7, 3, 4, 4, 9, [3, 3], [1, 1], [1, 1]),
             g(13, 5, 8, 8, 8, [3, 3], [2, 2], [1, 1]),
@@ -843,16 +825,7 @@ mod tests {
     /// ResNet's 4×4 and 8×8 layers, strided ones with and without padding, groups of a vector and
     /// a half (lanes past the images), a 5×5 kernel with padding 2.
     fn lane_geometries() -> Vec<ConvGeometry> {
-        let g = |batch, c_in, height, width, c_out, kernel, stride, padding| ConvGeometry {
-            batch,
-            c_in,
-            height,
-            width,
-            c_out,
-            kernel,
-            stride,
-            padding,
-        };
+        let g = geometry;
         let geometries = vec![
             g(16 * threads(), 3, 4, 4, 9, [3, 3], [1, 1], [1, 1]),
             g(24 * threads() + 1, 2, 8, 8, 5, [3, 3], [1, 1], [1, 1]),
@@ -909,16 +882,7 @@ mod tests {
 
     /// Maps at least [`MIN_OUT_WIDTH`] wide, one image to a group, several groups.
     fn wide_geometries() -> Vec<ConvGeometry> {
-        let g = |batch, c_in, height, width, c_out, kernel, stride, padding| ConvGeometry {
-            batch,
-            c_in,
-            height,
-            width,
-            c_out,
-            kernel,
-            stride,
-            padding,
-        };
+        let g = geometry;
         let geometries = vec![g(3, 3, 16, 17, 5, [3, 3], [1, 1], [1, 1]), g(2, 4, 33, 32, 6, [3, 3], [2, 2], [1, 1])];
         assert!(geometries.iter().all(|g| layout::<Avx512>(g, forward_planes::<Avx512>(g)).images == 1 && g.batch > 1));
         geometries
