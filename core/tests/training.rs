@@ -106,6 +106,16 @@ fn simsiam_collapses_without_stop_gradient_but_not_with_it() {
     eprintln!("SimSiam std with stop-gradient {std_with:.4}, without {std_without:.4} (start {:.4})", without[0].embedding_std);
     assert!(std_without < 0.2 * without[0].embedding_std, "no collapse without stop-gradient: {std_without}");
     assert!(std_with > 3.0 * std_without, "stop-gradient did not prevent collapse: {std_with} vs {std_without}");
+    // The per-dimension stds are the 128 projector outputs', and average to the monitor.
+    for stats in [&with[0], without.last().unwrap()] {
+        assert_eq!(stats.embedding_dimension_std.len(), 128);
+        let mean = stats.embedding_dimension_std.iter().sum::<f32>() / 128.0;
+        assert!((mean - stats.embedding_std).abs() < 1e-6, "{mean} vs {}", stats.embedding_std);
+    }
+    // The collapse takes every dimension down, not only the mean: the widest one left is
+    // narrower than an average one at the start.
+    let max_without = without.last().unwrap().embedding_dimension_std.iter().cloned().fold(0.0f32, f32::max);
+    assert!(max_without < with[0].embedding_std, "a dimension survived the collapse: {max_without} vs {}", with[0].embedding_std);
 }
 
 /// The browser demo's SimSiam recipe (`recipes/browser/simsiam.toml`) with the demo's collapse

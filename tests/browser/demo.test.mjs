@@ -1,52 +1,25 @@
-// Browser tests of the demo: headless Chromium (Debian's, driven by playwright-core) against the
-// pages built by `cargo xtask web` and served by `cargo xtask serve`. Screenshots go to
-// test-output/browser/. Run by `cargo xtask test`, which sets JEM_XTASK and JEM_BIN.
+// Browser tests of the demo (www/index.html): see harness.mjs. Run by `cargo xtask test`, which
+// sets JEM_XTASK and JEM_BIN.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const shots = join(root, 'test-output', 'browser');
-const chromiumPath = process.env.JEM_CHROMIUM || '/usr/bin/chromium';
-const ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', '--enable-unsafe-webgpu'];
+import { join } from 'node:path';
+import { open as openPage, root, shots, start } from './harness.mjs';
 
 let server, url, browser;
 
 before(async () => {
-  assert.ok(existsSync(chromiumPath), `${chromiumPath} is missing: install Debian's chromium (apt-get install chromium) or set JEM_CHROMIUM`);
-  assert.ok(process.env.JEM_XTASK, 'run through `cargo xtask test` (it sets JEM_XTASK)');
-  mkdirSync(shots, { recursive: true });
-  server = spawn(process.env.JEM_XTASK, ['serve', '--port', '0'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-  url = await new Promise((resolve, reject) => {
-    let out = '';
-    server.stdout.on('data', (d) => {
-      out += d;
-      const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(out);
-      if (m) resolve(m[0]);
-    });
-    server.on('exit', (code) => reject(new Error(`xtask serve exited (${code})`)));
-  });
-  browser = await chromium.launch({ executablePath: chromiumPath, args: ARGS, headless: true });
+  server = await start();
+  ({ url, browser } = server);
 });
 
-after(async () => {
-  await browser?.close();
-  server?.kill();
-});
+after(() => server?.close());
 
-// A page at `tab` with console errors and uncaught exceptions collected.
+// The demo at `tab`.
 async function open(tab) {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-  const errors = [];
-  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(`${url}#${tab}`);
-  await page.waitForSelector('body[data-ready=true]', { timeout: 60_000 });
+  const { page, errors } = await openPage(browser, url, `#${tab}`);
   return { page, errors };
 }
 
@@ -111,6 +84,7 @@ async function trainSimSiam(page, backend, steps, { stopGradient = true } = {}) 
   await page.selectOption('#backend', backend);
   await page.selectOption('#train-method', 'simsiam');
   await page.setChecked('#switch-stop-gradient', stopGradient);
+  await page.locator('#train-eval-every').fill('16');
   await page.click('#train-start');
   await page.waitForFunction((n) => window.jemDemo.steps.length >= n || window.jemDemo.error, steps, { timeout: 480_000, polling: 500 });
   await page.click('#train-pause');
@@ -135,15 +109,89 @@ for (const backend of ['webgpu', 'cpu']) {
     console.log(`# ${backend}: ${ms.toFixed(0)} ms per SimSiam step (batch 64, ConvNet width 8), loss ${losses[0].toFixed(3)} → ${losses.at(-1).toFixed(3)}`);
     await page.screenshot({ path: join(shots, `train-${backend}.png`), fullPage: true });
 
-    // The encoder just trained answers nearest-neighbour queries in the Inference tab.
+    // The encoder just trained answers nearest-neighbour queries in the Inference tab; the
+    // query's own class is shown beside its neighbours'.
     await page.click('nav a[data-tab=infer]');
     await page.click('#infer-example');
     await page.waitForSelector('.result .tile:nth-child(6)');
+    assert.match(await page.textContent('.result .query figcaption'), /^shapes #\d+ · \w+/);
     await page.screenshot({ path: join(shots, `infer-${backend}.png`), fullPage: true });
+    // Reset in the Train tab discards that encoder, and its results with it.
+    await page.click('nav a[data-tab=train]');
+    await page.click('#train-reset');
+    await page.click('nav a[data-tab=infer]');
+    assert.equal(await page.locator('.result').count(), 0, 'old query rows survive Reset');
     assert.deepEqual(errors, []);
     await page.close();
   });
 }
+
+test('training runs in a worker: a timer on the page keeps firing, with gaps under 200 ms', async () => {
+  const { page, errors } = await open('train');
+  await page.selectOption('#backend', 'cpu');
+  await page.evaluate(() => {
+    window.timerGaps = [];
+    let last = performance.now();
+    setInterval(() => {
+      const now = performance.now();
+      window.timerGaps.push(now - last);
+      last = now;
+    }, 20);
+  });
+  await page.click('#train-start');
+  // Past two evaluations (the start's, then every 128 steps by default), the heaviest work of a run.
+  await page.waitForFunction(() => window.jemDemo.evals.length >= 3 || window.jemDemo.error, null, { timeout: 120_000, polling: 500 });
+  await page.click('#train-pause');
+  const gaps = await page.evaluate(() => window.timerGaps);
+  const worst = Math.max(...gaps);
+  console.log(`# main thread while training: ${gaps.length} timer ticks, longest gap ${worst.toFixed(0)} ms`);
+  writeFileSync(join(shots, 'train-responsiveness.json'), JSON.stringify({ ticks: gaps.length, worst_gap_ms: worst }));
+  assert.ok(worst < 200, `the page froze for ${worst.toFixed(0)} ms`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+// Every method the Train tab offers, with its default recipe, on the CPU: at least +15 kNN points
+// over the random-init encoder within 60 s. SimCLR, Barlow Twins and SimSiam do not get there
+// yet (docs/tutorial.md has what they reach), and are marked todo: they report without failing.
+const SHORT_OF_THE_BAR = {
+  simclr: 'SimCLR gains about +19 points in its 768 steps, which take about 77 s here; 512 steps give about +12',
+  barlow_twins: 'Barlow Twins reaches about +14 points in 768 steps natively, and less in this budget',
+  simsiam: 'SimSiam reaches about +9 points in this budget: it learns slowly at every size (docs/benchmarks.md)',
+};
+for (const method of ['vicreg', 'simclr', 'barlow_twins', 'simsiam']) {
+  test(`the default ${method} recipe gains at least 15 kNN points within 60 s (CPU)`, { todo: SHORT_OF_THE_BAR[method] }, async () => {
+    const { page, errors } = await open('train');
+    await page.selectOption('#backend', 'cpu');
+    await page.selectOption('#train-method', method);
+    const t0 = Date.now();
+    await page.click('#train-start');
+    await page.waitForFunction(() => window.jemDemo.error || (window.jemDemo.steps.length > 0 && !window.jemDemo.running), null, { timeout: 240_000, polling: 500 });
+    const seconds = (Date.now() - t0) / 1000;
+    const demo = await page.evaluate(() => ({ error: window.jemDemo.error, steps: window.jemDemo.steps.length, evals: window.jemDemo.evals.map((e) => e.knn_top1) }));
+    const [init, last] = [demo.evals[0], demo.evals.at(-1)];
+    console.log(`# ${method}: kNN ${init.toFixed(1)} → ${last.toFixed(1)} % (+${(last - init).toFixed(1)}) after ${demo.steps} steps, ${seconds.toFixed(0)} s`);
+    writeFileSync(join(shots, `train-default-${method}.json`), JSON.stringify({ method, seconds, ...demo }));
+    await page.screenshot({ path: join(shots, `train-default-${method}.png`), fullPage: true });
+    assert.equal(demo.error, null);
+    assert.ok(last - init >= 15, `kNN ${init} → ${last}`);
+    assert.ok(seconds < 60, `${seconds} s`);
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+}
+
+test('a message belongs to its tab: an Inference error is hidden on the other tabs', async () => {
+  const { page } = await open('infer');
+  await page.click('#infer-example');
+  await page.waitForSelector('#message:not([hidden])');
+  assert.match(await page.textContent('#message'), /No encoder/);
+  await page.click('nav a[data-tab=lab]');
+  await page.waitForSelector('#message', { state: 'hidden' });
+  await page.click('nav a[data-tab=infer]');
+  await page.waitForSelector('#message:not([hidden])');
+  await page.close();
+});
 
 test('without stop-gradient SimSiam collapses: the embedding std falls below 5% of its start', async () => {
   const { page, errors } = await open('train');

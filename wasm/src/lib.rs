@@ -4,9 +4,11 @@
 //! - previews: [`augment_preview`] (a preset, as `jem augment`), [`augment_lab`] (any recipe
 //!   augmentation), [`shapes_image`];
 //! - recipes: [`builtin_recipe`], [`recipe_with`];
-//! - training, evaluation and inference: [`session::Session`], on WebGPU or the CPU.
+//! - training, evaluation and inference: [`session::Session`], on WebGPU or the CPU;
+//! - the tutorial's losses on a given batch: [`lesson`] (`lesson_infonce`, `lesson_vicreg`, …).
 
 mod backend;
+pub mod lesson;
 mod session;
 
 use jem_core::Image;
@@ -15,6 +17,7 @@ use jem_core::data::shapes::Shapes;
 use jem_core::recipe::{AugmentConfig, Recipe};
 use wasm_bindgen::prelude::*;
 
+pub use lesson::*;
 pub use session::Session;
 
 #[wasm_bindgen]
@@ -88,6 +91,13 @@ pub fn augment_preview(
 #[wasm_bindgen]
 pub fn shapes_image(resolution: usize, index: u32) -> Vec<u8> {
     Shapes::new(resolution, 0).render(index as u64).to_png()
+}
+
+/// The class name of shapes image `index` (as [`shapes_image`] draws it).
+#[wasm_bindgen]
+pub fn shapes_class(index: u32) -> String {
+    let shapes = Shapes::new(32, 0);
+    shapes.class_names()[shapes.label(index as u64) as usize].clone()
 }
 
 /// Augmentation lab: PNG bytes of the image (or the built-in shapes image) resized to the view
@@ -178,16 +188,41 @@ pub fn builtin_recipe(method: &str) -> Result<String, JsError> {
 }
 
 /// `recipe` (TOML) with `overrides` (JSON, merged table by table) applied, as TOML; e.g.
-/// `{"method": {"stop_gradient": false}, "train": {"batch_size": 32}}`. The result is validated.
+/// `{"method": {"stop_gradient": false}, "train": {"batch_size": 32}}`. A `method` with another
+/// `name` replaces the method table instead (`{"method": {"name": "rotnet"}}`). The result is
+/// validated.
 #[wasm_bindgen]
 pub fn recipe_with(recipe: &str, overrides: &str) -> Result<String, JsError> {
     let recipe = Recipe::from_toml(recipe).map_err(|e| JsError::new(&format!("recipe: {e}")))?;
     let mut value = serde_json::to_value(&recipe).map_err(|e| JsError::new(&e.to_string()))?;
     let overrides: serde_json::Value = serde_json::from_str(overrides).map_err(|e| JsError::new(&format!("overrides: {e}")))?;
+    let new_method = overrides.pointer("/method/name").is_some_and(|name| Some(name) != value.pointer("/method/name"));
+    if new_method {
+        value["method"] = serde_json::Value::Null;
+    }
     merge(&mut value, overrides);
     let merged: Recipe = serde_json::from_value(value).map_err(|e| JsError::new(&format!("recipe: {e}")))?;
     merged.validate().map_err(|e| JsError::new(&e.to_string()))?;
     Ok(merged.to_toml())
+}
+
+/// What a browser session of `recipe` (TOML) will run, as JSON: `{"method", "batch_size",
+/// "epochs", "images" (training images), "steps_per_epoch", "total_steps"}`. On the built-in
+/// shapes (a CIFAR upload has its own image count).
+#[wasm_bindgen]
+pub fn recipe_info(recipe: &str) -> Result<String, JsError> {
+    let recipe = Recipe::from_toml(recipe).map_err(|e| JsError::new(&format!("recipe: {e}")))?;
+    let images = session::shapes_count(&recipe);
+    let steps_per_epoch = images / recipe.train.batch_size;
+    Ok(serde_json::json!({
+        "method": recipe.method.name(),
+        "batch_size": recipe.train.batch_size,
+        "epochs": recipe.train.epochs,
+        "images": images,
+        "steps_per_epoch": steps_per_epoch,
+        "total_steps": recipe.train.schedule(steps_per_epoch).total_steps,
+    })
+    .to_string())
 }
 
 fn merge(into: &mut serde_json::Value, from: serde_json::Value) {

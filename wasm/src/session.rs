@@ -14,6 +14,7 @@ use jem_core::data::shapes::Shapes;
 use jem_core::data::{Dataset, Split};
 use jem_core::eval::extract_features;
 use jem_core::eval::knn::{KnnConfig, knn_accuracy};
+use jem_core::eval::linear::{LinearProbeConfig, linear_probe};
 use jem_core::eval::monitor::per_dimension_std;
 use jem_core::eval::pca::pca_2d;
 use jem_core::recipe::Recipe;
@@ -84,8 +85,7 @@ impl Session {
             }
             None => {
                 let shapes = Shapes::new(32, recipe.train.seed);
-                let count = if recipe.data.shapes_count == 0 { 1024 } else { recipe.data.shapes_count };
-                (shapes.dataset(count, Split::Train), shapes.dataset(HELD_OUT, Split::Test))
+                (shapes.dataset(shapes_count(&recipe), Split::Train), shapes.dataset(HELD_OUT, Split::Test))
             }
         };
         if train.len() < recipe.train.batch_size {
@@ -128,7 +128,7 @@ impl Session {
     }
 
     /// One training step. Resolves to `{"step", "epoch", "lr", "loss", "terms": {name: value},
-    /// "embedding_std"}` as JSON.
+    /// "embedding_std", "embedding_dimension_std": [per dimension]}` as JSON.
     pub fn step(&self) -> Promise {
         let state = self.state.clone();
         future_to_promise(async move {
@@ -140,7 +140,7 @@ impl Session {
             let stats = pending.read_async().await.map_err(js_error)?;
             let terms: serde_json::Map<String, serde_json::Value> =
                 stats.terms.iter().map(|(name, v)| (name.to_string(), json!(v))).collect();
-            let record = json!({"step": stats.step, "epoch": epoch, "lr": stats.lr, "loss": stats.loss, "terms": terms, "embedding_std": stats.embedding_std});
+            let record = json!({"step": stats.step, "epoch": epoch, "lr": stats.lr, "loss": stats.loss, "terms": terms, "embedding_std": stats.embedding_std, "embedding_dimension_std": stats.embedding_dimension_std});
             Ok(JsValue::from_str(&record.to_string()))
         })
     }
@@ -176,6 +176,91 @@ impl Session {
         })
     }
 
+    /// The second step of self-supervised learning: heads on few labels over the frozen encoder.
+    /// For each count in `labels_per_class` (0: every label), the first that many training
+    /// images of each class are the labelled set; kNN and a linear probe (50 epochs) are fitted
+    /// on their features and scored on the held-out images. Resolves to `[{"labels_per_class",
+    /// "images", "knn_top1", "linear_top1"}]` as JSON.
+    pub fn probe(&self, labels_per_class: Vec<u32>) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let (bank, queries) = {
+                let s = state.borrow();
+                (s.features(&s.train), s.features(&s.test))
+            };
+            let (bank, queries) = (read_matrix(bank).await?, read_matrix(queries).await?);
+            let s = state.borrow();
+            let (Some(bank_labels), Some(query_labels)) = (&s.train.labels, &s.test.labels) else {
+                return Err(js_error("these images have no labels to probe with"));
+            };
+            let classes = s.train.classes.len();
+            let cpu = Device::flex();
+            let d = bank.1[1];
+            let tensor = |values: Vec<f32>, rows: usize| Tensor::<2>::from_data(TensorData::new(values, [rows, d]), &cpu);
+            let mut results = Vec::new();
+            for &count in &labels_per_class {
+                // The first `count` images of each class, in dataset order.
+                let mut taken = vec![0u32; classes];
+                let chosen: Vec<usize> = (0..bank_labels.len())
+                    .filter(|&i| {
+                        let class = bank_labels[i] as usize;
+                        let keep = count == 0 || taken[class] < count;
+                        taken[class] += keep as u32;
+                        keep
+                    })
+                    .collect();
+                let features: Vec<f32> = chosen.iter().flat_map(|&i| bank.0[i * d..(i + 1) * d].iter().copied()).collect();
+                let labels: Vec<u32> = chosen.iter().map(|&i| bank_labels[i]).collect();
+                let knn = KnnConfig { k: s.recipe.eval.knn_k.min(chosen.len()), temperature: s.recipe.eval.knn_temperature };
+                let knn = knn_accuracy(
+                    tensor(features.clone(), chosen.len()),
+                    &labels,
+                    tensor(queries.0.clone(), queries.1[0]),
+                    query_labels,
+                    classes,
+                    knn,
+                )
+                .top1;
+                let config = LinearProbeConfig { epochs: 50, ..Default::default() };
+                let linear = linear_probe(
+                    tensor(features, chosen.len()),
+                    &labels,
+                    tensor(queries.0.clone(), queries.1[0]),
+                    query_labels,
+                    classes,
+                    config,
+                    &cpu.clone().autodiff(),
+                )
+                .top1;
+                results.push(json!({"labels_per_class": count, "images": chosen.len(), "knn_top1": knn, "linear_top1": linear}));
+            }
+            Ok(JsValue::from_str(&serde_json::Value::Array(results).to_string()))
+        })
+    }
+
+    /// Two augmented views of the first `count` held-out images through the encoder as it is
+    /// now (backbone features, evaluation mode). Resolves to `{"n", "d", "z1", "z2"}` as JSON
+    /// (`z1`, `z2`: row-major `[n, d]`), the input of the `lesson_*` functions. `seed` picks the
+    /// views.
+    pub fn view_features(&self, count: usize, seed: u32) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let features = {
+                let s = state.borrow();
+                let count = count.clamp(2, s.test.len());
+                let indices: Vec<usize> = (0..count).collect();
+                let batch = augment_batch(&s.augment, &s.test, &indices, seed as u64, 0)
+                    .expect("browser datasets are decoded in memory")
+                    .to_tensors(&s.device);
+                let backbone = s.trainer.model().backbone().valid();
+                [backbone.forward(batch.views[0].clone()), backbone.forward(batch.views[1].clone())]
+            };
+            let [z1, z2] = features;
+            let ((z1, dims), (z2, _)) = (read_matrix(z1).await?, read_matrix(z2).await?);
+            Ok(JsValue::from_str(&json!({"n": dims[0], "d": dims[1], "z1": z1, "z2": z2}).to_string()))
+        })
+    }
+
     /// Embeds `image` (PNG/JPEG/WebP/BMP bytes) and finds its `k` nearest training images by
     /// cosine similarity. Resolves to `[{"index", "similarity", "class"}]` as JSON.
     pub fn neighbours(&self, image: Vec<u8>, k: usize) -> Promise {
@@ -206,6 +291,11 @@ impl Session {
             Ok(JsValue::from_str(&serde_json::Value::Array(found).to_string()))
         })
     }
+}
+
+/// Training images of a session on the built-in shapes: the recipe's count, 1,024 if it has none.
+pub fn shapes_count(recipe: &Recipe) -> usize {
+    if recipe.data.shapes_count == 0 { 1024 } else { recipe.data.shapes_count }
 }
 
 impl State {

@@ -1,6 +1,6 @@
-// The demo's entry point: loads jem's WebAssembly module, switches tabs, picks the backend and
-// shows messages. Each tab lives in its own module.
-import init, * as jem from '../pkg/jem_wasm.js';
+// The demo's entry point: loads jem's WebAssembly module (on the page and in the training
+// worker), switches tabs, picks the backend and shows messages. Each tab lives in its own module.
+import { autoBackend, errorText, loadJem } from './remote.js';
 import { setupLab } from './lab.js';
 import { setupTrain } from './train.js';
 import { setupInfer } from './infer.js';
@@ -8,20 +8,17 @@ import { setupInfer } from './infer.js';
 const messageBox = document.getElementById('message');
 
 export const app = {
-  jem,
+  jem: null,
   trainSession: null,
   showError(text) {
-    messageBox.textContent = text;
-    messageBox.className = 'message';
-    messageBox.hidden = false;
+    showMessage(text, 'message');
   },
   showInfo(text) {
-    messageBox.textContent = text;
-    messageBox.className = 'message info';
-    messageBox.hidden = false;
+    showMessage(text, 'message info');
   },
   clearMessage() {
     messageBox.hidden = true;
+    delete messageBox.dataset.tab;
   },
   // The backend the user asked for: 'webgpu' or 'cpu'. 'auto' takes WebGPU on a hardware
   // adapter and the CPU otherwise (see `autoBackend`).
@@ -47,52 +44,22 @@ export const app = {
   },
 };
 
-export function errorText(e) {
-  return e && e.message ? e.message : String(e);
+// A message belongs to the tab that showed it: it hides while another tab is open.
+function showMessage(text, className) {
+  messageBox.textContent = text;
+  messageBox.className = className;
+  messageBox.dataset.tab = currentTab();
+  messageBox.hidden = false;
 }
 
-export function pngUrl(bytes) {
-  return URL.createObjectURL(new Blob([bytes], { type: 'image/png' }));
+function currentTab() {
+  const name = (location.hash || '#lab').slice(1);
+  return ['lab', 'train', 'infer'].includes(name) ? name : 'lab';
 }
 
-// FNV-1a of bytes: lets tests (and people) tell images apart.
-export function hashBytes(bytes) {
-  let h = 0x811c9dc5;
-  for (const b of bytes) {
-    h = Math.imul(h ^ b, 0x01000193) >>> 0;
-  }
-  return h.toString(16);
-}
+export { errorText } from './remote.js';
 
-export async function readFile(file) {
-  return new Uint8Array(await file.arrayBuffer());
-}
-
-// What 'auto' picks, and why. A software WebGPU adapter (SwiftShader, llvmpipe, lavapipe, or
-// one the browser marks as a fallback) emulates a GPU on the CPU: the demo's SimSiam step took
-// 3.3 s there against 0.14 s on the CPU backend (headless Chromium, 2 cores), so 'auto' keeps to
-// the CPU unless the adapter is a real GPU.
-let autoChoice = null;
-export function autoBackend() {
-  autoChoice ??= (async () => {
-    if (!('gpu' in navigator)) return { backend: 'cpu', reason: 'this browser has no WebGPU' };
-    let adapter = null;
-    try {
-      adapter = await navigator.gpu.requestAdapter();
-    } catch {
-      adapter = null;
-    }
-    if (!adapter) return { backend: 'cpu', reason: 'the browser offers no WebGPU adapter' };
-    const info = adapter.info ?? {};
-    const name = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ');
-    const software = adapter.isFallbackAdapter || info.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|software|basic render/i.test(name);
-    if (software) {
-      return { backend: 'cpu', reason: `the WebGPU adapter is a software emulation (${name || 'fallback adapter'}), slower than the CPU backend` };
-    }
-    return { backend: 'webgpu', reason: `a hardware WebGPU adapter (${name || 'unnamed'})` };
-  })();
-  return autoChoice;
-}
+export { hashBytes, pngUrl, readFile } from './images.js';
 
 function showBackend(backend) {
   const pill = document.getElementById('backend-status');
@@ -102,8 +69,8 @@ function showBackend(backend) {
 }
 
 function showTab() {
-  const name = (location.hash || '#lab').slice(1);
-  const tab = ['lab', 'train', 'infer'].includes(name) ? name : 'lab';
+  const tab = currentTab();
+  if (messageBox.dataset.tab) messageBox.hidden = messageBox.dataset.tab !== tab;
   for (const section of document.querySelectorAll('.tab')) {
     section.hidden = section.id !== `tab-${tab}`;
   }
@@ -116,7 +83,7 @@ function showTab() {
 async function main() {
   window.addEventListener('hashchange', showTab);
   try {
-    await init({ module_or_path: new URL('../pkg/jem_wasm_bg.wasm', import.meta.url) });
+    app.jem = await loadJem();
   } catch (e) {
     app.showError(`jem's WebAssembly module did not load: ${errorText(e)}`);
     return;

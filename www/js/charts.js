@@ -79,7 +79,7 @@ function axes(ctx, width, height, xRange, yRange, xLabel, yLabel) {
   return { x, y, left, top, w, h };
 }
 
-function legend(ctx, area, names) {
+function legend(ctx, area, names, colors = COLORS) {
   ctx.textAlign = 'left';
   ctx.textBaseline = 'middle';
   let x = area.left + area.w;
@@ -88,7 +88,7 @@ function legend(ctx, area, names) {
   names.forEach((name, i) => {
     ctx.fillStyle = 'rgba(255,255,255,0.85)';
     ctx.fillRect(x, area.top + 4, widths[i], 16);
-    ctx.fillStyle = COLORS[i % COLORS.length];
+    ctx.fillStyle = colors[i % colors.length];
     ctx.fillRect(x + 4, area.top + 10, 14, 3);
     ctx.fillStyle = '#111827';
     ctx.fillText(name, x + 22, area.top + 12);
@@ -97,28 +97,55 @@ function legend(ctx, area, names) {
 }
 
 // What an empty chart says.
-function placeholder(ctx, width, height, text = 'No data yet: press Start') {
+function placeholder(ctx, width, height, text) {
+  text ??= 'No data yet: press Start';
   ctx.fillStyle = '#6b7280';
   ctx.textAlign = 'center';
   ctx.textBaseline = 'middle';
   ctx.fillText(text, width / 2, height / 2);
 }
 
-// series: [{name, points: [[x, y], ...]}]
-export function lineChart(canvas, series, { xLabel = 'step', yLabel = '', yMin } = {}) {
+// Horizontal reference lines (`[{ y, label }]`), dashed, labelled at the right end.
+function referenceLines(ctx, area, lines) {
+  ctx.save();
+  ctx.setLineDash([5, 4]);
+  ctx.strokeStyle = '#6b7280';
+  ctx.fillStyle = '#374151';
+  ctx.lineWidth = 1.2;
+  ctx.textAlign = 'right';
+  ctx.textBaseline = 'bottom';
+  for (const line of lines) {
+    const y = area.y(line.y);
+    ctx.beginPath();
+    ctx.moveTo(area.left, y);
+    ctx.lineTo(area.left + area.w, y);
+    ctx.stroke();
+    ctx.fillText(line.label, area.left + area.w - 4, y - 2);
+  }
+  ctx.restore();
+}
+
+// series: [{ name, points: [[x, y], ...], faded?, color? }]; faded series (earlier runs) are
+// drawn pale and left out of the legend. lines: reference lines, [{ y, label }].
+export function lineChart(canvas, series, { xLabel = 'step', yLabel = '', yMin, lines = [], empty } = {}) {
   const { ctx, width, height } = setup(canvas);
   const all = series.flatMap((s) => s.points).filter(([, v]) => Number.isFinite(v));
   if (all.length === 0) {
-    placeholder(ctx, width, height);
+    placeholder(ctx, width, height, empty);
     return;
   }
-  const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
+  const xs = all.map((p) => p[0]), ys = [...all.map((p) => p[1]), ...lines.map((l) => l.y)];
   let lo = yMin ?? Math.min(...ys), hi = Math.max(...ys);
   if (hi - lo < 1e-9) { hi = lo + Math.max(1e-3, Math.abs(lo) * 0.1); }
   const pad = (hi - lo) * 0.05;
   const area = axes(ctx, width, height, [Math.min(...xs), Math.max(...xs, Math.min(...xs) + 1)], [yMin ?? lo - pad, hi + pad], xLabel, yLabel);
-  series.forEach((s, i) => {
-    ctx.strokeStyle = COLORS[i % COLORS.length];
+  referenceLines(ctx, area, lines);
+  const current = series.filter((s) => !s.faded);
+  const color = (s) => s.color ?? COLORS[Math.max(0, current.indexOf(s)) % COLORS.length];
+  // Earlier runs first, so that the current run is drawn on top.
+  for (const s of [...series.filter((s) => s.faded), ...current]) {
+    ctx.strokeStyle = color(s);
+    ctx.globalAlpha = s.faded ? 0.3 : 1;
     ctx.lineWidth = 1.8;
     ctx.beginPath();
     s.points.filter(([, v]) => Number.isFinite(v)).forEach(([px, py], k) => (k ? ctx.lineTo(area.x(px), area.y(py)) : ctx.moveTo(area.x(px), area.y(py))));
@@ -129,17 +156,21 @@ export function lineChart(canvas, series, { xLabel = 'step', yLabel = '', yMin }
       ctx.arc(area.x(s.points[0][0]), area.y(s.points[0][1]), 3, 0, 2 * Math.PI);
       ctx.fill();
     }
-  });
-  if (series.length > 1) legend(ctx, area, series.map((s) => s.name));
+  }
+  ctx.globalAlpha = 1;
+  const named = current.length > 1 || series.length > current.length ? current : [];
+  if (series.length > current.length) named.push({ name: 'earlier runs (pale)', color: '#9ca3af' });
+  if (named.length) legend(ctx, area, named.map((s) => s.name), named.map(color));
 }
 
-export function barChart(canvas, values, { xLabel = '', yLabel = '' } = {}) {
+// values: bar heights; lines: reference lines as for `lineChart`.
+export function barChart(canvas, values, { xLabel = '', yLabel = '', lines = [], empty } = {}) {
   const { ctx, width, height } = setup(canvas);
   if (values.length === 0) {
-    placeholder(ctx, width, height);
+    placeholder(ctx, width, height, empty);
     return;
   }
-  const hi = Math.max(1e-6, ...values);
+  const hi = Math.max(1e-6, ...values, ...lines.map((l) => l.y));
   const area = axes(ctx, width, height, [0, Math.max(1, values.length)], [0, hi * 1.05], xLabel, yLabel);
   ctx.fillStyle = COLORS[0];
   const bw = area.w / Math.max(1, values.length);
@@ -147,6 +178,7 @@ export function barChart(canvas, values, { xLabel = '', yLabel = '' } = {}) {
     const top = area.y(v);
     ctx.fillRect(area.left + i * bw, top, Math.max(1, bw - 1), area.top + area.h - top);
   });
+  referenceLines(ctx, area, lines);
 }
 
 // points: [[x, y]], labels: class index per point, classes: names
@@ -184,4 +216,113 @@ export function scatter(canvas, points, labels, classes) {
     ctx.fillStyle = '#111827';
     ctx.fillText(name, plotWidth + 22, y);
   });
+}
+
+// A matrix as coloured cells: blue for negative, red for positive values (diverging around 0),
+// or white to blue from `min` to `max` when `min` ≥ 0. `highlight`: [row, col] cells outlined.
+export function heatmap(canvas, values, rows, cols, { min, max, highlight = [], rowLabel = '', colLabel = '' } = {}) {
+  const { ctx, width, height } = setup(canvas);
+  if (!values || values.length !== rows * cols) {
+    placeholder(ctx, width, height, 'No matrix yet');
+    return;
+  }
+  const lo = min ?? Math.min(...values), hi = max ?? Math.max(...values);
+  const margin = { left: rowLabel ? 22 : 4, top: 4, right: 4, bottom: colLabel ? 20 : 4 };
+  const size = Math.min((width - margin.left - margin.right) / cols, (height - margin.top - margin.bottom) / rows);
+  const x0 = margin.left + (width - margin.left - margin.right - size * cols) / 2;
+  const colour = (v) => {
+    if (lo >= 0) {
+      const t = Math.max(0, Math.min(1, (v - lo) / (hi - lo || 1)));
+      return `rgb(${Math.round(255 - 218 * t)}, ${Math.round(255 - 156 * t)}, ${Math.round(255 - 20 * t)})`;
+    }
+    const m = Math.max(Math.abs(lo), Math.abs(hi)) || 1;
+    const t = Math.max(-1, Math.min(1, v / m));
+    return t >= 0
+      ? `rgb(255, ${Math.round(255 - 200 * t)}, ${Math.round(255 - 200 * t)})`
+      : `rgb(${Math.round(255 + 200 * t)}, ${Math.round(255 + 120 * t)}, 255)`;
+  };
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      ctx.fillStyle = colour(values[r * cols + c]);
+      ctx.fillRect(x0 + c * size, margin.top + r * size, Math.ceil(size), Math.ceil(size));
+    }
+  }
+  ctx.strokeStyle = '#111827';
+  ctx.lineWidth = 2;
+  for (const [r, c] of highlight) ctx.strokeRect(x0 + c * size + 1, margin.top + r * size + 1, size - 2, size - 2);
+  ctx.strokeStyle = '#9ca3af';
+  ctx.lineWidth = 1;
+  ctx.strokeRect(x0, margin.top, size * cols, size * rows);
+  ctx.fillStyle = '#374151';
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'top';
+  if (colLabel) ctx.fillText(colLabel, x0 + (size * cols) / 2, margin.top + size * rows + 4);
+  if (rowLabel) {
+    ctx.save();
+    ctx.translate(10, margin.top + (size * rows) / 2);
+    ctx.rotate(-Math.PI / 2);
+    ctx.textBaseline = 'middle';
+    ctx.fillText(rowLabel, 0, 0);
+    ctx.restore();
+  }
+}
+
+// Named bars: items [{ label, value, color? }], a value label above each; reference lines as
+// for `lineChart`.
+export function labelledBars(canvas, items, { yLabel = '', lines = [], max, empty } = {}) {
+  const { ctx, width, height } = setup(canvas);
+  if (items.length === 0) {
+    placeholder(ctx, width, height, empty ?? 'No results yet');
+    return;
+  }
+  const hi = max ?? Math.max(1e-6, ...items.map((i) => i.value ?? 0), ...lines.map((l) => l.y)) * 1.15;
+  const area = axesNoX(ctx, width, height, [0, hi], yLabel);
+  const bw = area.w / items.length;
+  ctx.textAlign = 'center';
+  items.forEach((item, i) => {
+    const cx = area.left + (i + 0.5) * bw;
+    if (item.value != null) {
+      const top = area.y(item.value);
+      ctx.fillStyle = item.color ?? COLORS[i % COLORS.length];
+      ctx.fillRect(cx - bw * 0.3, top, bw * 0.6, area.top + area.h - top);
+      // Values above the bars where they fit.
+      if (bw >= 36) {
+        ctx.fillStyle = '#111827';
+        ctx.textBaseline = 'bottom';
+        ctx.fillText(formatTick(item.value), cx, top - 2);
+      }
+    }
+    ctx.fillStyle = '#374151';
+    ctx.textBaseline = 'top';
+    ctx.fillText(item.label, cx, area.top + area.h + 5, bw - 4);
+  });
+  referenceLines(ctx, area, lines);
+}
+
+// A y axis with ticks and a frame, no x ticks (the bars label themselves).
+function axesNoX(ctx, width, height, yRange, yLabel) {
+  const left = 52, right = 12, top = 10, bottom = 24;
+  const w = width - left - right, h = height - top - bottom;
+  const y = (v) => top + h - ((v - yRange[0]) / (yRange[1] - yRange[0] || 1)) * h;
+  ctx.strokeStyle = '#e5e7eb';
+  ctx.fillStyle = '#4b5563';
+  ctx.textAlign = 'right';
+  ctx.textBaseline = 'middle';
+  for (const t of niceTicks(yRange[0], yRange[1], 4)) {
+    ctx.beginPath();
+    ctx.moveTo(left, y(t));
+    ctx.lineTo(left + w, y(t));
+    ctx.stroke();
+    ctx.fillText(formatTick(t), left - 6, y(t));
+  }
+  ctx.strokeStyle = '#9ca3af';
+  ctx.strokeRect(left, top, w, h);
+  ctx.save();
+  ctx.fillStyle = '#111827';
+  ctx.textAlign = 'center';
+  ctx.translate(12, top + h / 2);
+  ctx.rotate(-Math.PI / 2);
+  ctx.fillText(yLabel, 0, 0);
+  ctx.restore();
+  return { y, left, top, w, h };
 }

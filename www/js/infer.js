@@ -1,5 +1,6 @@
 // Inference tab: embed query images with an encoder and show their nearest training images.
 import { errorText, pngUrl, readFile } from './app.js';
+import { RemoteSession } from './remote.js';
 
 export function setupInfer(app) {
   const { jem } = app;
@@ -15,10 +16,10 @@ export function setupInfer(app) {
     const note = $('infer-encoder');
     if ($('infer-source').value === 'trained') {
       note.textContent = app.trainSession
-        ? `The encoder of the Train tab (as trained so far), on ${app.trainSession.backend() === 'webgpu' ? 'WebGPU' : 'the CPU'}.`
+        ? `The encoder of the Train tab (as trained so far), on ${app.trainSession.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}.`
         : 'No encoder trained yet: start training in the Train tab, or load an encoder file.';
     } else {
-      note.textContent = loaded ? `Loaded encoder, on ${loaded.backend() === 'webgpu' ? 'WebGPU' : 'the CPU'}.` : 'Choose a .jem file written by jem export web.';
+      note.textContent = loaded ? `Loaded encoder, on ${loaded.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}.` : 'Choose a .jem file written by jem export web.';
     }
   }
 
@@ -34,19 +35,20 @@ export function setupInfer(app) {
     return fig;
   }
 
-  async function query(name, bytes) {
+  // `name` labels the query; `label`, where known, is its class.
+  async function query(name, bytes, label) {
     const session = encoder();
     if (!session) {
       app.showError('No encoder: train one in the Train tab or load an encoder file first.');
       return;
     }
     try {
-      const found = JSON.parse(await session.neighbours(bytes, 5));
+      const found = await session.neighbours(bytes, 5);
       const row = document.createElement('div');
       row.className = 'result';
-      const q = tile(bytes, name);
+      const q = tile(bytes, label ? `${name} · ${label}` : name);
       q.classList.add('query');
-      row.append(q, ...found.map((n) => tile(session.train_image(n.index), `${n.class ?? '#' + n.index} · ${n.similarity.toFixed(3)}`)));
+      row.append(q, ...found.map((n) => tile(n.png, `${n.class ?? '#' + n.index} · ${n.similarity.toFixed(3)}`)));
       const results = $('infer-results');
       if (results.querySelector('.caption')) results.replaceChildren();
       results.prepend(row);
@@ -54,6 +56,13 @@ export function setupInfer(app) {
     } catch (e) {
       app.showError(`${name}: ${errorText(e)}`);
     }
+  }
+
+  function clearResults() {
+    const caption = document.createElement('p');
+    caption.className = 'caption';
+    caption.textContent = 'Results appear here: each query with its five nearest training images.';
+    $('infer-results').replaceChildren(caption);
   }
 
   $('infer-source').addEventListener('change', () => {
@@ -65,9 +74,9 @@ export function setupInfer(app) {
     if (!file) return;
     try {
       const bytes = await readFile(file);
-      loaded?.free?.();
+      loaded?.free();
       loaded = null;
-      loaded = await app.withBackend((backend) => jem.Session.load(bytes, backend, undefined));
+      loaded = await app.withBackend((backend) => RemoteSession.load(bytes, backend));
       app.clearMessage();
     } catch (e) {
       app.showError(`${file.name}: ${errorText(e)}`);
@@ -82,9 +91,18 @@ export function setupInfer(app) {
   $('infer-example').addEventListener('click', () => {
     // Shapes images far beyond the training range: never seen in training.
     example += 1;
-    query(`shapes #${1000000 + example}`, jem.shapes_image(32, 1000000 + example));
+    const index = 1000000 + example;
+    query(`shapes #${index}`, jem.shapes_image(32, index), jem.shapes_class(index));
   });
-  window.addEventListener('jem-trained', describe);
+  // A new training run replaces the encoder: the old results no longer describe it.
+  window.addEventListener('jem-trained', () => {
+    if ($('infer-source').value === 'trained') clearResults();
+    describe();
+  });
+  window.addEventListener('jem-reset', () => {
+    if ($('infer-source').value === 'trained') clearResults();
+    describe();
+  });
   window.addEventListener('jem-tab', (e) => e.detail === 'infer' && describe());
   describe();
 }

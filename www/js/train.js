@@ -1,9 +1,10 @@
 // Train tab: a pretraining session stepped from the page, with live charts and collapse switches.
 import { barChart, lineChart, scatter } from './charts.js';
 import { errorText, readFile } from './app.js';
+import { RemoteSession } from './remote.js';
 
 const NOTES = {
-  simsiam: 'SimSiam: two views, a predictor on one branch and stop-gradient on the other. Nothing in the loss forbids collapse; the asymmetry does.',
+  simsiam: 'SimSiam: two views, a predictor on one branch and stop-gradient on the other. Nothing in the loss forbids collapse; the asymmetry does. It learns slowly (a few kNN points in this budget): use it to see collapse.',
   vicreg: 'VICReg: invariance (MSE between the views) + variance (keep each dimension\'s std above 1) + covariance (decorrelate dimensions).',
   simclr: 'SimCLR: InfoNCE — each view must pick its partner out of the batch; the other images are negatives.',
   barlow_twins: 'Barlow Twins: the cross-correlation matrix of the two views\' embeddings is pushed to the identity.',
@@ -13,7 +14,7 @@ export function setupTrain(app) {
   const { jem } = app;
   const $ = (id) => document.getElementById(id);
   // Everything the charts show; `window.jemDemo` exposes it to tests.
-  const demo = { steps: [], evals: [], running: false, backend: null, error: null };
+  const demo = { steps: [], evals: [], runs: [], label: null, running: false, backend: null, error: null };
   window.jemDemo = demo;
   let session = null;
   let cifar = null;
@@ -48,6 +49,16 @@ export function setupTrain(app) {
     return jem.recipe_with(base, JSON.stringify(overrides));
   }
 
+  // How the legend names a run: the method and any collapse switch turned.
+  function runLabel() {
+    const method = $('train-method');
+    const parts = [method.options[method.selectedIndex].text];
+    if (method.value === 'simsiam' && !$('switch-stop-gradient').checked) parts.push('no stop-gradient');
+    if (method.value === 'simsiam' && !$('switch-predictor').checked) parts.push('no predictor');
+    if (method.value === 'vicreg') parts.push(`variance weight ${$('switch-variance').value}`);
+    return parts.join(', ');
+  }
+
   function setRunning(running) {
     demo.running = running;
     $('train-start').disabled = running;
@@ -66,12 +77,13 @@ export function setupTrain(app) {
         return;
       }
       const text = recipe();
+      demo.label = runLabel();
       setRunning(true);
       $('stat-step').textContent = 'starting…';
       try {
         const data = $('train-data').value === 'cifar' ? cifar : undefined;
         session = await app.withBackend(async (backend) => {
-          const s = await jem.Session.create(text, backend, data);
+          const s = await RemoteSession.create(text, backend, data);
           demo.backend = backend;
           return s;
         });
@@ -89,37 +101,33 @@ export function setupTrain(app) {
     loop();
   }
 
+  // Training runs in the worker; the page only draws what it reports.
   async function loop() {
-    const evalEvery = Number($('train-eval-every').value);
-    const total = session.total_steps();
-    while (demo.running) {
-      try {
-        const t0 = performance.now();
-        const stats = JSON.parse(await session.step());
-        stats.ms = performance.now() - t0;
-        demo.steps.push(stats);
-        showStep(stats, total);
-        if ((stats.step + 1) % evalEvery === 0) await evaluate();
-        if (stats.step + 1 >= total) {
-          await evaluate();
-          app.showInfo(`Finished the recipe's ${total} steps. Reset to train again.`);
-          break;
-        }
-      } catch (e) {
-        demo.error = errorText(e);
-        app.showError(`Training stopped: ${demo.error}. Press Reset to start again${demo.backend === 'webgpu' ? ' (or switch to the CPU)' : ''}.`);
-        break;
-      }
-      // Yield to the browser between steps, so the page stays responsive.
-      await new Promise((resolve) => setTimeout(resolve, 0));
+    const total = session.totalSteps;
+    try {
+      const { reason } = await session.run({
+        evalEvery: Number($('train-eval-every').value),
+        onStep: (stats) => {
+          demo.steps.push(stats);
+          showStep(stats, total);
+        },
+        onEval: showEval,
+      });
+      if (reason === 'finished') app.showInfo(`Finished the recipe's ${total} steps. Reset to train again.`);
+    } catch (e) {
+      demo.error = errorText(e);
+      app.showError(`Training stopped: ${demo.error}. Press Reset to start again${demo.backend === 'webgpu' ? ' (or switch to the CPU)' : ''}.`);
     }
     setRunning(false);
   }
 
   async function evaluate() {
-    const step = demo.steps.length;
-    const e = JSON.parse(await session.evaluate());
-    e.step = step;
+    const e = await session.evaluate();
+    e.step = demo.steps.length;
+    showEval(e);
+  }
+
+  function showEval(e) {
     demo.evals.push(e);
     lastEval = e;
     $('stat-knn').textContent = e.knn_top1 == null ? 'no labels' : `${e.knn_top1.toFixed(1)} %`;
@@ -132,38 +140,61 @@ export function setupTrain(app) {
     $('stat-time').textContent = `${s.ms.toFixed(0)} ms`;
     $('stat-loss').textContent = s.loss.toFixed(4);
     $('stat-std').textContent = s.embedding_std.toFixed(4);
-    drawSteps();
+    // Charts redraw four times a second at most, however fast the steps come: on a small
+    // machine drawing competes with the worker for the CPU.
+    if (!drawPending) {
+      drawPending = true;
+      setTimeout(() => {
+        drawPending = false;
+        drawSteps();
+      }, 250);
+    }
+  }
+  let drawPending = false;
+
+  // A run's curves: the current one, and earlier ones (kept by Reset) drawn pale beside it.
+  function curves(pick) {
+    return [
+      ...demo.runs.map((run) => ({ name: run.label, points: pick(run), faded: true })),
+      { name: demo.label ?? 'this run', points: pick(demo) },
+    ];
   }
 
   function drawSteps() {
     const steps = demo.steps;
-    const terms = steps.length ? Object.keys(steps[0].terms) : [];
-    const method = $('train-method').value;
-    // VICReg's terms have their own scales: show the weighted total and the three raw terms.
-    const series = [{ name: 'loss', points: steps.map((s) => [s.step, s.loss]) }];
-    if (method === 'vicreg') {
-      for (const t of terms) series.push({ name: t, points: steps.map((s) => [s.step, s.terms[t]]) });
+    const last = steps.at(-1);
+    const spread = last ? 1 / Math.sqrt(last.embedding_dimension_std.length) : null;
+    const lines = spread ? [{ y: spread, label: `1/√D = ${spread.toFixed(3)} (spread)` }] : [];
+    lineChart($('chart-loss'), curves((run) => run.steps.map((s) => [s.step, s.loss])), { yLabel: 'loss' });
+    // A method's terms (VICReg's three) on their own axes: the weighted total dwarfs them.
+    const terms = last ? Object.keys(last.terms) : [];
+    $('terms-figure').hidden = terms.length === 0;
+    if (terms.length) {
+      lineChart($('chart-terms'), terms.map((t) => ({ name: t, points: steps.map((s) => [s.step, s.terms[t]]) })), { yLabel: 'unweighted term', yMin: 0 });
     }
-    $('loss-caption').textContent = method === 'vicreg' ? ' — total = 25·invariance + variance weight·variance + covariance' : '';
-    lineChart($('chart-loss'), series, { yLabel: 'loss' });
-    lineChart($('chart-std'), [{ name: 'embedding std', points: steps.map((s) => [s.step, s.embedding_std]) }], { yLabel: 'std', yMin: 0 });
+    lineChart($('chart-std'), curves((run) => run.steps.map((s) => [s.step, s.embedding_std])), { yLabel: 'std', yMin: 0, lines });
+    const sorted = [...(last?.embedding_dimension_std ?? [])].sort((a, b) => b - a);
+    barChart($('chart-dims'), sorted, { xLabel: 'embedding dimension (sorted by std)', yLabel: 'std', lines });
   }
 
   function drawEval() {
-    lineChart($('chart-knn'), [{ name: 'kNN top-1 (%)', points: demo.evals.filter((e) => e.knn_top1 != null).map((e) => [e.step, e.knn_top1]) }], { yLabel: 'top-1 %', yMin: 0 });
-    const sorted = [...(lastEval?.std ?? [])].sort((a, b) => b - a);
-    barChart($('chart-dims'), sorted, { xLabel: 'feature dimension (sorted by std)', yLabel: 'std' });
+    const classes = lastEval?.classes?.length;
+    const lines = classes ? [{ y: 100 / classes, label: `chance (${(100 / classes).toFixed(0)} %)` }] : [];
+    lineChart($('chart-knn'), curves((run) => run.evals.filter((e) => e.knn_top1 != null).map((e) => [e.step, e.knn_top1])), { yLabel: 'top-1 %', yMin: 0, lines });
     scatter($('chart-pca'), lastEval?.pca ?? [], lastEval?.labels, lastEval?.classes);
   }
 
   function reset() {
     demo.running = false;
-    session?.free?.();
+    session?.free();
     if (app.trainSession === session) app.trainSession = null;
+    window.dispatchEvent(new CustomEvent('jem-reset'));
     session = null;
     lastEval = null;
-    demo.steps.length = 0;
-    demo.evals.length = 0;
+    // The run just reset stays on the charts, pale, to compare with the next one.
+    if (demo.steps.length) demo.runs.push({ label: demo.label, steps: demo.steps, evals: demo.evals });
+    demo.steps = [];
+    demo.evals = [];
     demo.error = null;
     for (const id of ['stat-step', 'stat-epoch', 'stat-time', 'stat-loss', 'stat-std', 'stat-knn']) $(id).textContent = '–';
     setRunning(false);
@@ -172,7 +203,7 @@ export function setupTrain(app) {
   }
 
   $('train-start').addEventListener('click', start);
-  $('train-pause').addEventListener('click', () => (demo.running = false));
+  $('train-pause').addEventListener('click', () => session?.pause());
   $('train-reset').addEventListener('click', () => {
     app.clearMessage();
     reset();

@@ -1,6 +1,8 @@
 //! `cargo xtask serve`: a static file server for the demo, on localhost only. WebAssembly must be
 //! served as `application/wasm` for the browser to stream-compile it, so `python -m http.server`
-//! style servers that guess types would do too, but this one needs nothing installed.
+//! style servers that guess types would do too, but this one needs nothing installed. Files are
+//! served to any origin (CORS), so that a page on another site can import a tutorial widget as an
+//! ES module, as an author's page would from wherever the tutorial is hosted.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -42,7 +44,7 @@ fn respond(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
     };
     write!(
         stream,
-        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n",
         body.len()
     )?;
     stream.write_all(&body)

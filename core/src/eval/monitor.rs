@@ -13,7 +13,14 @@ use crate::loss::l2_normalize;
 
 /// Mean per-dimension std of the L2-normalised rows of `z` (`[N, D]` → `[1]`).
 pub fn normalized_std(z: Tensor<2>) -> Tensor<1> {
-    l2_normalize(z).var_bias(0).sqrt().mean()
+    normalized_dimension_std(z).mean()
+}
+
+/// The std of each dimension of the L2-normalised rows of `z`, `[N, D]` → `[D]`: the vector
+/// whose mean is [`normalized_std`]. Dimensions a collapse has killed are 0.
+pub fn normalized_dimension_std(z: Tensor<2>) -> Tensor<1> {
+    let d = z.dims()[1];
+    l2_normalize(z).var_bias(0).sqrt().reshape([d])
 }
 
 /// Per-dimension std of the L2-normalised rows of `z` (`n × d`, row-major), computed on the

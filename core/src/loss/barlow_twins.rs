@@ -15,12 +15,18 @@ use burn::tensor::Tensor;
 use super::{off_diagonal_square_sum, standardize};
 
 pub fn barlow_twins(z1: Tensor<2>, z2: Tensor<2>, lambda: f32) -> Tensor<1> {
-    let n = z1.dims()[0];
-    let c = standardize(z1, 1e-5).transpose().matmul(standardize(z2, 1e-5)).div_scalar(n as f32);
+    let c = cross_correlation(z1, z2);
     let d = c.dims()[0];
     let eye = Tensor::<2>::eye(d, &c.device());
     let on_diagonal = (c.clone() * eye.clone()).sum_dim(1).reshape([d]).neg().add_scalar(1.0).powi_scalar(2).sum();
     on_diagonal + off_diagonal_square_sum(c).mul_scalar(lambda)
+}
+
+/// The cross-correlation `C = z̃1ᵀ z̃2 / N` of the standardised embeddings, `[D, D]`: the
+/// matrix the loss pushes to the identity.
+pub fn cross_correlation(z1: Tensor<2>, z2: Tensor<2>) -> Tensor<2> {
+    let n = z1.dims()[0];
+    standardize(z1, 1e-5).transpose().matmul(standardize(z2, 1e-5)).div_scalar(n as f32)
 }
 
 #[cfg(test)]

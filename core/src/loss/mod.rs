@@ -15,16 +15,16 @@ mod sinkhorn;
 mod swav;
 mod vicreg;
 
-pub use barlow_twins::barlow_twins;
+pub use barlow_twins::{barlow_twins, cross_correlation};
 pub use data2vec::{data2vec_targets, masked_regression};
 pub use dino::{DinoTemperature, dino_center, dino_loss, dino_teacher_entropy};
 pub use info_nce::{info_nce, info_nce_in_batch, moco_logits};
 pub use mae::{mae_targets, patchify};
 pub use negative_cosine::negative_cosine;
-pub use nt_xent::nt_xent;
+pub use nt_xent::{nt_xent, nt_xent_logits};
 pub use sinkhorn::sinkhorn;
 pub use swav::swapped_prediction;
-pub use vicreg::{VicregCoeffs, VicregTerms, vicreg};
+pub use vicreg::{VicregCoeffs, VicregTerms, covariance, vicreg};
 
 use burn::tensor::Tensor;
 

@@ -19,15 +19,23 @@ use super::l2_normalize;
 pub fn nt_xent(z1: Tensor<2>, z2: Tensor<2>, temperature: f32) -> Tensor<1> {
     let n = z1.dims()[0];
     let device = z1.device();
+    let logits = nt_xent_logits(z1, z2, temperature);
+    let positives = Tensor::<1, Int>::arange(0..2 * n as i64, &device).add_scalar(n as i64).remainder_scalar(2 * n as i64);
+    let log_prob = log_softmax(logits, 1).gather(1, positives.reshape([2 * n, 1]));
+    log_prob.mean().neg()
+}
+
+/// The logits `s_ij` of all 2N embeddings (`z1`'s rows, then `z2`'s), with the diagonal (no
+/// candidate) at −1e9: `[2N, 2N]`. Row `i`'s softmax is anchor `i`'s distribution over its
+/// candidates, whose target is `p(i) = (i + N) mod 2N`.
+pub fn nt_xent_logits(z1: Tensor<2>, z2: Tensor<2>, temperature: f32) -> Tensor<2> {
+    let n = z1.dims()[0];
+    let device = z1.device();
     let z = l2_normalize(Tensor::cat(vec![z1, z2], 0));
     let logits = z.clone().matmul(z.transpose()).div_scalar(temperature);
     // Self-similarity is no candidate: push the diagonal to -∞ (a large negative, finite value
     // keeps the softmax's gradient free of NaN).
-    let eye = Tensor::<2>::eye(2 * n, &device);
-    let logits = logits - eye.mul_scalar(1e9);
-    let positives = Tensor::<1, Int>::arange(0..2 * n as i64, &device).add_scalar(n as i64).remainder_scalar(2 * n as i64);
-    let log_prob = log_softmax(logits, 1).gather(1, positives.reshape([2 * n, 1]));
-    log_prob.mean().neg()
+    logits - Tensor::<2>::eye(2 * n, &device).mul_scalar(1e9)
 }
 
 #[cfg(test)]

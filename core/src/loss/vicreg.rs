@@ -45,10 +45,16 @@ fn variance_term(z: Tensor<2>) -> Tensor<1> {
 }
 
 fn covariance_term(z: Tensor<2>) -> Tensor<1> {
-    let [n, d] = z.dims();
+    let d = z.dims()[1];
+    off_diagonal_square_sum(covariance(z)).div_scalar(d as f32)
+}
+
+/// `Cov(z) = z̄ᵀz̄/(N−1)` of the centred embeddings, `[D, D]`: the covariance term is the sum
+/// of its squared off-diagonal entries over `D`.
+pub fn covariance(z: Tensor<2>) -> Tensor<2> {
+    let n = z.dims()[0];
     let centred = z.clone() - z.mean_dim(0);
-    let cov = centred.clone().transpose().matmul(centred).div_scalar((n - 1) as f32);
-    off_diagonal_square_sum(cov).div_scalar(d as f32)
+    centred.clone().transpose().matmul(centred).div_scalar((n - 1) as f32)
 }
 
 pub fn vicreg(z1: Tensor<2>, z2: Tensor<2>, coeffs: VicregCoeffs) -> VicregTerms {

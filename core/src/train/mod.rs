@@ -12,7 +12,7 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
 use crate::data::batch::TensorBatch;
-use crate::eval::monitor::normalized_std;
+use crate::eval::monitor::normalized_dimension_std;
 use crate::method::{Model, Progress};
 
 /// Numbers of one training step.
@@ -26,6 +26,9 @@ pub struct StepStats {
     /// Mean per-dimension std of the L2-normalised embedding: about `1/√D` when healthy,
     /// 0 when collapsed (SimSiam's monitor).
     pub embedding_std: f32,
+    /// The per-dimension stds that `embedding_std` averages (`D` values): which dimensions a
+    /// collapse has killed.
+    pub embedding_dimension_std: Vec<f32>,
     /// L2 norm of all trainable parameters' gradients together, before the optimiser step.
     /// NaN or infinite when backpropagation blew up, even if the loss itself is finite.
     pub grad_norm: f32,
@@ -84,7 +87,8 @@ impl Trainer {
         // Every logged number in one tensor, so that reading them is one transfer.
         let mut logged = vec![out.loss.clone().detach().inner()];
         logged.extend(out.terms.iter().map(|(_, t)| t.clone().detach().inner()));
-        logged.push(normalized_std(out.embedding.detach()).inner());
+        let embedding_dims = out.embedding.dims()[1];
+        logged.push(normalized_dimension_std(out.embedding.detach()).inner());
         let grads = GradientsParams::from_grads(out.loss.backward(), &model);
         logged.push(gradient_norm(&model, &grads));
         let lr = self.schedule.lr(self.step);
@@ -93,6 +97,7 @@ impl Trainer {
             step: self.step,
             lr,
             term_names: out.terms.iter().map(|(name, _)| *name).collect(),
+            embedding_dims,
             values: Tensor::cat(logged, 0),
         };
         self.step += 1;
@@ -100,11 +105,13 @@ impl Trainer {
     }
 }
 
-/// The numbers of a step still on the device: loss, the terms, the embedding std.
+/// The numbers of a step still on the device: loss, the terms, the embedding's per-dimension
+/// std, the gradient norm.
 pub struct PendingStats {
     step: usize,
     lr: f64,
     term_names: Vec<&'static str>,
+    embedding_dims: usize,
     values: Tensor<1>,
 }
 
@@ -123,12 +130,15 @@ impl PendingStats {
     }
 
     fn finish(self, values: Vec<f32>) -> StepStats {
+        let terms = self.term_names.len();
+        let dimension_std = values[1 + terms..1 + terms + self.embedding_dims].to_vec();
         StepStats {
             step: self.step,
             lr: self.lr,
             loss: values[0],
             terms: self.term_names.iter().zip(&values[1..]).map(|(name, v)| (*name, *v)).collect(),
-            embedding_std: values[values.len() - 2],
+            embedding_std: dimension_std.iter().sum::<f32>() / self.embedding_dims as f32,
+            embedding_dimension_std: dimension_std,
             grad_norm: values[values.len() - 1],
         }
     }
