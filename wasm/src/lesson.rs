@@ -6,9 +6,14 @@
 //! without computing anything themselves. `lesson_views` makes a reproducible batch, so that a
 //! widget's numbers for a fixed seed can be checked against the native build's.
 
+use burn::module::{Module, Param};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
-use jem_core::loss::{VicregCoeffs, covariance, cross_correlation, nt_xent, nt_xent_logits, sinkhorn, swapped_prediction, vicreg};
+use jem_core::loss::{
+    VicregCoeffs, covariance, cross_correlation, dino_center, dino_teacher_entropy, nt_xent, nt_xent_logits, sinkhorn, swapped_prediction,
+    vicreg,
+};
+use jem_core::method::momentum::{ema_update, target_copy};
 use jem_core::rng::Rng;
 use serde_json::json;
 use wasm_bindgen::prelude::*;
@@ -113,6 +118,83 @@ pub fn lesson_swav(
     let loss = scalar(swapped_prediction(&codes, &[s1, s2], temperature));
     let [c1, c2] = codes;
     Ok(json!({"codes1": values(c1), "codes2": values(c2), "loss": loss}).to_string())
+}
+
+/// A momentum (EMA) teacher following a student: the student's `dims` weights move as SGD would,
+/// a steady drift plus seeded noise of size `noise` per step; the teacher starts as its copy and
+/// is updated by the core's `ema_update` with momentum `m` after every step. `{"distance":
+/// ‖teacher − student‖ after each step, "student": [[w₁, w₂]] path of the first two weights,
+/// "teacher": the same for the teacher}`.
+#[wasm_bindgen]
+pub fn lesson_ema(steps: usize, momentum: f64, dims: usize, seed: u32, noise: f32) -> Result<String, JsError> {
+    if !(0.0..=1.0).contains(&momentum) {
+        return Err(JsError::new("the momentum must be between 0 and 1"));
+    }
+    if dims < 2 {
+        return Err(JsError::new("at least 2 weights"));
+    }
+    // Gradients must be on for `ema_update` to see the weights as trained.
+    let device = device().autodiff();
+    let mut rng = Rng::new(seed as u64);
+    let mut draw = |scale: f32| -> Vec<f32> { (0..dims).map(|_| scale * rng.range(-1.0, 1.0)).collect() };
+    let weights = |w: &[f32]| Weights { w: Param::from_tensor(Tensor::from_data(TensorData::new(w.to_vec(), [dims]), &device)) };
+    let drift = draw(0.02);
+    let mut student = draw(1.0);
+    let mut teacher = target_copy(&weights(&student));
+    let (mut distance, mut student_path, mut teacher_path) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..steps {
+        let noise = draw(noise);
+        student.iter_mut().zip(drift.iter().zip(&noise)).for_each(|(w, (d, n))| *w += d + n);
+        teacher = ema_update(teacher, &weights(&student), momentum);
+        let t = values(teacher.w.val().inner());
+        distance.push(student.iter().zip(&t).map(|(a, b)| (a - b).powi(2)).sum::<f32>().sqrt());
+        student_path.push([student[0], student[1]]);
+        teacher_path.push([t[0], t[1]]);
+    }
+    Ok(json!({"distance": distance, "student": student_path, "teacher": teacher_path}).to_string())
+}
+
+/// The weights of [`lesson_ema`]'s student and teacher.
+#[derive(Module, Debug)]
+struct Weights {
+    w: Param<Tensor<1>>,
+}
+
+/// DINO's teacher on a fixed batch of `b` outputs over `k` prototypes (seeded, prototype 0
+/// favoured by `bias`), for `steps` steps: targets `softmax((t − c)/τ_t)` with the centre `c`
+/// updated by the core's `dino_center` at `center_momentum` (1: no centring). `{"entropy": mean
+/// entropy of the targets after each step (0: one-hot, ln K: uniform), "marginal_entropy":
+/// entropy of their batch mean (ln K: every prototype used alike), "marginal": the batch mean
+/// at the end, per prototype}`.
+#[wasm_bindgen]
+pub fn lesson_dino_centering(
+    b: usize,
+    k: usize,
+    seed: u32,
+    bias: f32,
+    teacher_temperature: f32,
+    center_momentum: f32,
+    steps: usize,
+) -> Result<String, JsError> {
+    if teacher_temperature <= 0.0 || !teacher_temperature.is_finite() {
+        return Err(JsError::new("the teacher temperature must be positive"));
+    }
+    if !(0.0..=1.0).contains(&center_momentum) {
+        return Err(JsError::new("the centring momentum must be between 0 and 1"));
+    }
+    let mut rng = Rng::new(seed as u64);
+    let logits: Vec<f32> = (0..b * k).map(|i| rng.range(-1.0, 1.0) + if i % k == 0 { bias } else { 0.0 }).collect();
+    let teacher = [matrix(logits, b)?];
+    let mut center = Tensor::<1>::zeros([k], &device());
+    let (mut entropy, mut marginal_entropy, mut marginal) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..steps.max(1) {
+        entropy.push(scalar(dino_teacher_entropy(&teacher, center.clone(), teacher_temperature)));
+        let targets = softmax((teacher[0].clone() - center.clone().reshape([1, k])).div_scalar(teacher_temperature), 1);
+        marginal = values(targets.mean_dim(0));
+        marginal_entropy.push(-marginal.iter().filter(|p| **p > 0.0).map(|p| p * p.ln()).sum::<f32>());
+        center = dino_center(center, &teacher, center_momentum);
+    }
+    Ok(json!({"entropy": entropy, "marginal_entropy": marginal_entropy, "marginal": marginal}).to_string())
 }
 
 fn device() -> Device {

@@ -3,7 +3,10 @@
 //! `test-output/reference/lessons.json`, where `tests/browser/learn.test.mjs` checks that the
 //! pages show the same numbers (computed by the wasm build).
 
-use jem_wasm::{lesson_barlow_twins, lesson_infonce, lesson_sinkhorn, lesson_swav, lesson_vicreg, lesson_views};
+use jem_core::rng::Rng;
+use jem_wasm::{
+    lesson_barlow_twins, lesson_dino_centering, lesson_ema, lesson_infonce, lesson_sinkhorn, lesson_swav, lesson_vicreg, lesson_views,
+};
 use serde_json::{Value, json};
 
 fn floats(v: &Value) -> Vec<f32> {
@@ -184,9 +187,72 @@ fn sinkhorn() -> Value {
     json!({"b": b, "k": k, "seed": seed, "epsilon": epsilon, "iterations": iterations, "prototype_mass": out["prototype_mass"], "swav_loss": swav["loss"]})
 }
 
+const EMA: (usize, f64, usize, u32, f32) = (100, 0.9, 16, 3, 0.05); // steps, m, weights, seed, noise
+const DINO: (usize, usize, u32, f32, f32, f32, usize) = (32, 8, 2, 1.0, 0.04, 0.9, 30); // b, K, seed, bias, τ_t, m, steps
+
+fn ema() -> Value {
+    let (steps, m, dims, seed, noise) = EMA;
+    let run = |m: f64| -> Value { serde_json::from_str(&lesson_ema(steps, m, dims, seed, noise).unwrap_or_else(|_| panic!())).unwrap() };
+    // The student's path as the function draws it; the teacher ξ_k = m·ξ_{k−1} + (1 − m)·θ_k.
+    let mut rng = Rng::new(seed as u64);
+    let mut draw = |scale: f64| -> Vec<f64> { (0..dims).map(|_| scale * rng.range(-1.0, 1.0) as f64).collect() };
+    let drift = draw(0.02);
+    let mut student = draw(1.0);
+    let mut teacher = student.clone();
+    let mut distances = Vec::new();
+    for _ in 0..steps {
+        let noise = draw(noise as f64);
+        student.iter_mut().zip(drift.iter().zip(&noise)).for_each(|(w, (d, n))| *w += d + n);
+        teacher.iter_mut().zip(&student).for_each(|(t, s)| *t = m * *t + (1.0 - m) * s);
+        distances.push(teacher.iter().zip(&student).map(|(t, s)| (t - s).powi(2)).sum::<f64>().sqrt());
+    }
+    let out = run(m);
+    for (k, (got, want)) in floats(&out["distance"]).iter().zip(&distances).enumerate() {
+        close(*got as f64, *want, 1e-4, &format!("distance after step {k}"));
+    }
+    // m = 0 copies the student; m = 1 never moves.
+    assert!(floats(&run(0.0)["distance"]).iter().all(|d| *d < 1e-6));
+    let frozen = run(1.0);
+    assert_eq!(frozen["teacher"][0], frozen["teacher"][steps - 1]);
+    json!({"steps": steps, "momentum": m, "dims": dims, "seed": seed, "noise": noise, "distance": out["distance"]})
+}
+
+fn dino() -> Value {
+    let (b, k, seed, bias, t, m, steps) = DINO;
+    let run = |m: f32| -> Value {
+        serde_json::from_str(&lesson_dino_centering(b, k, seed, bias, t, m, steps).unwrap_or_else(|_| panic!())).unwrap()
+    };
+    let mut rng = Rng::new(seed as u64);
+    let logits: Vec<Vec<f64>> =
+        (0..b).map(|_| (0..k).map(|j| rng.range(-1.0, 1.0) as f64 + if j == 0 { bias as f64 } else { 0.0 }).collect()).collect();
+    let mut center = vec![0.0f64; k];
+    let mut entropies = Vec::new();
+    for _ in 0..steps {
+        let mut total = 0.0;
+        for row in &logits {
+            let z: Vec<f64> = row.iter().zip(&center).map(|(x, c)| (x - c) / t as f64).collect();
+            let max = z.iter().cloned().fold(f64::MIN, f64::max);
+            let log_sum = z.iter().map(|v| (v - max).exp()).sum::<f64>().ln() + max;
+            total -= z.iter().map(|v| (v - log_sum).exp() * (v - log_sum)).sum::<f64>();
+        }
+        entropies.push(total / b as f64);
+        for (j, c) in center.iter_mut().enumerate() {
+            *c = m as f64 * *c + (1.0 - m as f64) * logits.iter().map(|r| r[j]).sum::<f64>() / b as f64;
+        }
+    }
+    let out = run(m);
+    for (step, (got, want)) in floats(&out["entropy"]).iter().zip(&entropies).enumerate() {
+        close(*got as f64, *want, 1e-4, &format!("entropy at step {step}"));
+    }
+    // Without centring the favoured prototype takes most of the mass; with it, the mass spreads.
+    let share = |v: &Value| floats(&v["marginal"])[0];
+    assert!(share(&run(1.0)) > 0.5 && share(&out) < share(&run(1.0)), "{} vs {}", share(&out), share(&run(1.0)));
+    json!({"b": b, "k": k, "seed": seed, "bias": bias, "teacher_temperature": t, "center_momentum": m, "steps": steps, "entropy": out["entropy"], "marginal_entropy": out["marginal_entropy"]})
+}
+
 #[test]
 fn lesson_widgets_match_the_formulas_and_are_written_for_the_browser_tests() {
-    let reference = json!({"infonce": infonce(), "vicreg": vicreg(), "barlow_twins": barlow_twins(), "sinkhorn": sinkhorn()});
+    let reference = json!({"infonce": infonce(), "vicreg": vicreg(), "barlow_twins": barlow_twins(), "sinkhorn": sinkhorn(), "ema": ema(), "dino": dino()});
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-output/reference");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("lessons.json"), serde_json::to_string_pretty(&reference).unwrap()).unwrap();

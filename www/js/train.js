@@ -29,7 +29,8 @@ export function setupTrain(app) {
 
   function methodChanged() {
     const method = $('train-method').value;
-    $('train-method-note').textContent = NOTES[method];
+    const info = JSON.parse(jem.recipe_info(jem.builtin_recipe(method)));
+    $('train-method-note').textContent = `${NOTES[method]} Recipe: ${info.total_steps} steps of ${info.batch_size} on ${info.images.toLocaleString('en')} shapes.`;
     for (const el of document.querySelectorAll('#collapse-switches [data-method]')) {
       el.hidden = !el.dataset.method.split(' ').includes(method);
     }

@@ -92,6 +92,9 @@ fn wasm(profile: &str) -> Result<PathBuf> {
 /// module. With `optimize` the module is built with the `wasm-release` profile (fat LTO) and
 /// shrunk by `wasm-opt -Oz`; without, it is the plain release build the tests use. Prints the
 /// module's size, raw and gzipped.
+/// The shipped (optimised) wasm module's size limit, gzipped.
+const BUNDLE_BUDGET_GZIPPED: usize = 5_000_000;
+
 fn web(optimize: bool) -> Result<()> {
     let bindings = wasm(if optimize { "wasm-release" } else { "release" })?;
     let www = root().join("www");
@@ -129,6 +132,10 @@ fn web(optimize: bool) -> Result<()> {
         mb(gzipped),
         if optimize { "" } else { ", not optimised" }
     );
+    // What a visitor downloads before anything works: the shipped build must stay within it.
+    if optimize && gzipped > BUNDLE_BUDGET_GZIPPED {
+        bail!("the wasm module is {:.1} MB gzipped, over the budget of {:.1} MB", mb(gzipped), mb(BUNDLE_BUDGET_GZIPPED));
+    }
     Ok(())
 }
 

@@ -80,6 +80,29 @@ export const WIDGETS = {
     title: 'SimSiam: stop-gradient and predictor',
     params: { steps: { default: 150, doc: 'steps per run' }, backend: BACKEND },
   },
+  ema: {
+    section: 'distillation.html',
+    title: 'A momentum (EMA) teacher',
+    params: {
+      momentum: { default: 0.9, doc: 'm in ξ ← m·ξ + (1 − m)·θ' },
+      noise: { default: 0.05, doc: 'noise of each student step' },
+      steps: { default: 100, doc: 'student steps' },
+      seed: { default: 3, doc: 'seed of the student\'s path' },
+    },
+  },
+  dino: {
+    section: 'distillation.html',
+    title: 'DINO: centring and sharpening the teacher',
+    params: {
+      temperature: { default: 0.04, doc: 'teacher temperature τ_t' },
+      center_momentum: { default: 0.9, doc: 'centring momentum (1: no centring)' },
+      batch: { default: 32, doc: 'teacher outputs in the batch' },
+      prototypes: { default: 8, doc: 'output dimensions K' },
+      bias: { default: 1, doc: 'head start of prototype 1' },
+      steps: { default: 30, doc: 'steps' },
+      seed: { default: 2, doc: 'seed of the teacher outputs' },
+    },
+  },
   augmentations: {
     section: 'augmentations.html',
     title: 'Augmentation lab',

@@ -16,7 +16,7 @@ export const EXPERIMENTS = {
       { label: 'SimCLR', base: 'simclr', overrides: {} },
       { label: 'VICReg', base: 'vicreg', overrides: {} },
     ],
-    steps: 200,
+    steps: 150,
   },
   ablation: {
     title: 'Take one augmentation out',
@@ -30,8 +30,8 @@ export const EXPERIMENTS = {
   },
   batch: {
     title: 'Negatives from a larger batch',
-    note: 'SimCLR at batch 16, 64 and 256 after the same 9,600 images: a larger batch gives each anchor more negatives (2N − 2) but takes fewer steps.',
-    runs: [16, 64, 256].map((b) => ({ label: `batch ${b}`, base: 'simclr', overrides: { train: { batch_size: b } }, steps: 9600 / b })),
+    note: 'SimCLR at batch 16, 64 and 256 after the same 10,240 images: a larger batch gives each anchor more negatives (2N − 2) but takes fewer steps.',
+    runs: [16, 64, 256].map((b) => ({ label: `batch ${b}`, base: 'simclr', overrides: { train: { batch_size: b } }, steps: 10240 / b })),
   },
   projector: {
     title: 'Projector: an MLP, or one linear layer',
