@@ -26,6 +26,25 @@ test('recipes: built-in browser recipes parse, overrides merge and are validated
   assert.match(vicreg, /sim = 25\.0/);
   assert.throws(() => jem.recipe_with(jem.builtin_recipe('simsiam'), JSON.stringify({ train: { batch_size: 1 } })), /at least 2 samples/);
   assert.throws(() => jem.builtin_recipe('mae'), /no browser recipe/);
+  // Another method's name replaces the method table rather than merging into it.
+  const rotnet = jem.recipe_with(jem.builtin_recipe('simclr'), JSON.stringify({ method: { name: 'rotnet' } }));
+  assert.match(rotnet, /name = "rotnet"/);
+  assert.doesNotMatch(rotnet, /^temperature =/m, "SimCLR's temperature went with its table");
+  const info = JSON.parse(jem.recipe_info(jem.builtin_recipe('vicreg')));
+  assert.deepEqual(info, { method: 'vicreg', batch_size: 64, epochs: 8, images: 4096, steps_per_epoch: 64, total_steps: 512 });
+});
+
+test('lesson functions refuse inputs that make no matrix, with a message', () => {
+  const z = Float32Array.from([1, 2, 3, 4, 5, 6]);
+  assert.throws(() => jem.lesson_infonce(z, z, 4, 0.2, 0), /6 values do not make 4 rows/);
+  assert.throws(() => jem.lesson_infonce(z, Float32Array.from([1, 2, 3, 4]), 2, 0.2, 0), /shapes differ/);
+  assert.throws(() => jem.lesson_infonce(z, z, 2, 0, 0), /temperature must be positive/);
+  assert.throws(() => jem.lesson_infonce(z, z, 2, 0.2, 4), /anchor 4 is not one of the 4/);
+  assert.throws(() => jem.lesson_vicreg(Float32Array.from([1, 2]), Float32Array.from([1, 2]), 1, 25, 25, 1), /at least 2 embeddings/);
+  assert.throws(() => jem.lesson_sinkhorn(z, 2, 0, 3), /ε must be positive/);
+  assert.throws(() => jem.lesson_sinkhorn(Float32Array.from([1, NaN]), 1, 0.05, 3), /finite/);
+  assert.throws(() => jem.lesson_ema(10, 1.5, 4, 0, 0.1), /momentum must be between 0 and 1/);
+  assert.throws(() => jem.lesson_dino_centering(4, 3, 0, 1, 0, 0.9, 5), /temperature must be positive/);
 });
 
 test('a session trains on the CPU, reports each step and evaluates', async () => {
@@ -49,6 +68,17 @@ test('a session trains on the CPU, reports each step and evaluates', async () =>
   assert.equal(e.pca.length, 500);
   assert.equal(e.labels.length, 500);
   assert.equal(e.classes.length, 10);
+  assert.ok(e.effective_rank >= 1 && e.effective_rank <= 32, `effective rank ${e.effective_rank}`);
+  assert.equal(steps[0].embedding_dimension_std.length, 128, 'the projector\'s 128 outputs');
+  // The second step of SSL: heads on 2 labels per class and on all of them.
+  const probes = JSON.parse(await session.probe(Uint32Array.from([2, 0])));
+  assert.deepEqual(probes.map((p) => p.labels_per_class), [2, 0]);
+  assert.equal(probes[0].images, 2 * 10);
+  assert.equal(probes[1].images, 128);
+  for (const p of probes) assert.ok(p.knn_top1 >= 0 && p.linear_top1 >= 0 && p.linear_top1 <= 100);
+  const views = JSON.parse(await session.view_features(6, 0));
+  assert.deepEqual([views.n, views.d, views.z1.length, views.z2.length], [6, 32, 6 * 32, 6 * 32]);
+  assert.notDeepEqual(views.z1, views.z2, 'two different views');
   const found = JSON.parse(await session.neighbours(jem.shapes_image(32, 123456), 3));
   assert.equal(found.length, 3);
   assert.ok(found[0].similarity >= found[1].similarity && found[1].similarity >= found[2].similarity);

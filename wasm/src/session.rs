@@ -15,7 +15,7 @@ use jem_core::data::{Dataset, Split};
 use jem_core::eval::extract_features;
 use jem_core::eval::knn::{KnnConfig, knn_accuracy};
 use jem_core::eval::linear::{LinearProbeConfig, linear_probe};
-use jem_core::eval::monitor::per_dimension_std;
+use jem_core::eval::monitor::{effective_rank, per_dimension_std};
 use jem_core::eval::pca::pca_2d;
 use jem_core::recipe::Recipe;
 use jem_core::train::Trainer;
@@ -30,6 +30,9 @@ use crate::backend;
 /// Held-out images for kNN and the scatter plot: the last 500 of an uploaded CIFAR file, or 500
 /// shapes from the test stream.
 const HELD_OUT: usize = 500;
+
+/// Held-out images whose features give the effective rank.
+const RANK_IMAGES: usize = 128;
 
 /// A model being trained (or a loaded encoder) with its data. Methods that touch the device
 /// return Promises resolving to JSON strings.
@@ -146,16 +149,13 @@ impl Session {
     }
 
     /// Evaluates the encoder on the held-out images. Resolves to `{"knn_top1", "std" (per
-    /// feature dimension, of the L2-normalised features), "mean_std", "pca" ([x, y] per held-out
-    /// image), "labels", "classes"}` as JSON.
+    /// feature dimension, of the L2-normalised features), "mean_std", "effective_rank" (of the
+    /// first 128 images' features), "pca" ([x, y] per held-out image), "labels", "classes"}` as
+    /// JSON.
     pub fn evaluate(&self) -> Promise {
         let state = self.state.clone();
         future_to_promise(async move {
-            let (bank, queries) = {
-                let s = state.borrow();
-                (s.features(&s.train), s.features(&s.test))
-            };
-            let (bank, queries) = (read_matrix(bank).await?, read_matrix(queries).await?);
+            let (bank, queries) = train_and_test_features(&state).await?;
             let s = state.borrow();
             let (n, d) = (queries.1[0], queries.1[1]);
             let knn = match (&s.train.labels, &s.test.labels) {
@@ -170,8 +170,11 @@ impl Session {
             let std = per_dimension_std(&queries.0, n, d);
             let mean_std = std.iter().sum::<f32>() / d.max(1) as f32;
             let pca = pca_2d(&queries.0, n, d);
-            let record =
-                json!({"knn_top1": knn, "std": std, "mean_std": mean_std, "pca": pca, "labels": s.test.labels, "classes": s.train.classes});
+            // As `jem pretrain` logs it: of the first held-out images' features (the Gram matrix
+            // of all 500 would take seconds here).
+            let rank_rows = n.min(RANK_IMAGES);
+            let rank = effective_rank(&queries.0[..rank_rows * d], rank_rows, d);
+            let record = json!({"knn_top1": knn, "std": std, "mean_std": mean_std, "effective_rank": rank, "pca": pca, "labels": s.test.labels, "classes": s.train.classes});
             Ok(JsValue::from_str(&record.to_string()))
         })
     }
@@ -184,11 +187,7 @@ impl Session {
     pub fn probe(&self, labels_per_class: Vec<u32>) -> Promise {
         let state = self.state.clone();
         future_to_promise(async move {
-            let (bank, queries) = {
-                let s = state.borrow();
-                (s.features(&s.train), s.features(&s.test))
-            };
-            let (bank, queries) = (read_matrix(bank).await?, read_matrix(queries).await?);
+            let (bank, queries) = train_and_test_features(&state).await?;
             let s = state.borrow();
             let (Some(bank_labels), Some(query_labels)) = (&s.train.labels, &s.test.labels) else {
                 return Err(js_error("these images have no labels to probe with"));
@@ -321,8 +320,21 @@ impl State {
     }
 }
 
+/// The encoder's features of the training images (the kNN bank) and of the held-out images, read
+/// from the device: `(values, [N, D])` each.
+async fn train_and_test_features(state: &RefCell<State>) -> Result<(Matrix, Matrix), JsValue> {
+    let (bank, queries) = {
+        let s = state.borrow();
+        (s.features(&s.train), s.features(&s.test))
+    };
+    Ok((read_matrix(bank).await?, read_matrix(queries).await?))
+}
+
+/// A matrix read from the device: row-major values and `[rows, columns]`.
+type Matrix = (Vec<f32>, [usize; 2]);
+
 /// Reads a `[N, D]` tensor from the device without blocking.
-async fn read_matrix(t: Tensor<2>) -> Result<(Vec<f32>, [usize; 2]), JsValue> {
+async fn read_matrix(t: Tensor<2>) -> Result<Matrix, JsValue> {
     let dims = t.dims();
     let data = t.into_data_async().await.map_err(|e| js_error(format!("reading features from the device failed: {e:?}")))?;
     Ok((data.try_to_vec::<f32>().map_err(|e| js_error(format!("{e:?}")))?, dims))

@@ -43,9 +43,10 @@ function formatTick(v) {
   return v.toExponential(0);
 }
 
-// Axes with ticks and labels; returns the plot-area mapping.
+// Axes with ticks and labels; returns the plot-area mapping. Without `xLabel` there are no x
+// ticks either (bars label themselves), and the plot takes the room.
 function axes(ctx, width, height, xRange, yRange, xLabel, yLabel) {
-  const left = 52, right = 12, top = 10, bottom = 38;
+  const left = 52, right = 12, top = 10, bottom = xLabel ? 38 : 24;
   const w = width - left - right, h = height - top - bottom;
   const x = (v) => left + ((v - xRange[0]) / (xRange[1] - xRange[0] || 1)) * w;
   const y = (v) => top + h - ((v - yRange[0]) / (yRange[1] - yRange[0] || 1)) * h;
@@ -63,7 +64,7 @@ function axes(ctx, width, height, xRange, yRange, xLabel, yLabel) {
   }
   ctx.textAlign = 'center';
   ctx.textBaseline = 'top';
-  for (const t of niceTicks(xRange[0], xRange[1], 5)) {
+  for (const t of xLabel ? niceTicks(xRange[0], xRange[1], 5) : []) {
     ctx.fillText(formatTick(t), x(t), top + h + 5);
   }
   ctx.strokeStyle = '#9ca3af';
@@ -276,7 +277,7 @@ export function labelledBars(canvas, items, { yLabel = '', lines = [], max, empt
     return;
   }
   const hi = max ?? Math.max(1e-6, ...items.map((i) => i.value ?? 0), ...lines.map((l) => l.y)) * 1.15;
-  const area = axesNoX(ctx, width, height, [0, hi], yLabel);
+  const area = axes(ctx, width, height, [0, 1], [0, hi], '', yLabel);
   const bw = area.w / items.length;
   ctx.textAlign = 'center';
   items.forEach((item, i) => {
@@ -297,32 +298,4 @@ export function labelledBars(canvas, items, { yLabel = '', lines = [], max, empt
     ctx.fillText(item.label, cx, area.top + area.h + 5, bw - 4);
   });
   referenceLines(ctx, area, lines);
-}
-
-// A y axis with ticks and a frame, no x ticks (the bars label themselves).
-function axesNoX(ctx, width, height, yRange, yLabel) {
-  const left = 52, right = 12, top = 10, bottom = 24;
-  const w = width - left - right, h = height - top - bottom;
-  const y = (v) => top + h - ((v - yRange[0]) / (yRange[1] - yRange[0] || 1)) * h;
-  ctx.strokeStyle = '#e5e7eb';
-  ctx.fillStyle = '#4b5563';
-  ctx.textAlign = 'right';
-  ctx.textBaseline = 'middle';
-  for (const t of niceTicks(yRange[0], yRange[1], 4)) {
-    ctx.beginPath();
-    ctx.moveTo(left, y(t));
-    ctx.lineTo(left + w, y(t));
-    ctx.stroke();
-    ctx.fillText(formatTick(t), left - 6, y(t));
-  }
-  ctx.strokeStyle = '#9ca3af';
-  ctx.strokeRect(left, top, w, h);
-  ctx.save();
-  ctx.fillStyle = '#111827';
-  ctx.textAlign = 'center';
-  ctx.translate(12, top + h / 2);
-  ctx.rotate(-Math.PI / 2);
-  ctx.fillText(yLabel, 0, 0);
-  ctx.restore();
-  return { y, left, top, w, h };
 }

@@ -36,6 +36,8 @@ export interface Evaluation {
   /** Std of each backbone feature dimension (L2-normalised features). */
   std: number[];
   mean_std: number;
+  /** Effective rank of the first 128 held-out images' features: 1 collapsed, up to min(128, D). */
+  effective_rank: number;
   /** First two principal components of each held-out image's features. */
   pca: [number, number][];
   labels: number[] | null;

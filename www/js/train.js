@@ -132,6 +132,7 @@ export function setupTrain(app) {
     demo.evals.push(e);
     lastEval = e;
     $('stat-knn').textContent = e.knn_top1 == null ? 'no labels' : `${e.knn_top1.toFixed(1)} %`;
+    $('stat-rank').textContent = e.effective_rank.toFixed(1);
     drawEval();
   }
 
@@ -197,7 +198,7 @@ export function setupTrain(app) {
     demo.steps = [];
     demo.evals = [];
     demo.error = null;
-    for (const id of ['stat-step', 'stat-epoch', 'stat-time', 'stat-loss', 'stat-std', 'stat-knn']) $(id).textContent = '–';
+    for (const id of ['stat-step', 'stat-epoch', 'stat-time', 'stat-loss', 'stat-std', 'stat-knn', 'stat-rank']) $(id).textContent = '–';
     setRunning(false);
     drawSteps();
     drawEval();

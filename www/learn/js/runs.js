@@ -28,7 +28,7 @@ export function runComparison({ stdChart = true, knnChart = true, dimsChart = fa
     );
     if (dimsChart) barChart(dims, [...(last?.embedding_dimension_std ?? [])].sort((a, b) => b - a), { xLabel: 'dimension', yLabel: 'std', lines, empty: 'Press a Run button' });
     labelledBars(knn, runs.map((r) => ({ label: r.label, value: r.knn, color: r.color })), { yLabel: 'top-1 %', max: 100, lines: classes ? [{ y: 100 / classes, label: 'chance' }] : [] });
-    knn.dataset.results = JSON.stringify(runs.map((r) => ({ label: r.label, knn: r.knn, std_start: r.steps[0]?.embedding_std, std_end: r.steps.at(-1)?.embedding_std, steps: r.steps.length, seconds: r.seconds, backend: r.backend })));
+    knn.dataset.results = JSON.stringify(runs.map((r) => ({ label: r.label, knn: r.knn, std_start: r.steps[0]?.embedding_std, std_end: r.steps.at(-1)?.embedding_std, effective_rank: r.evals.at(-1)?.effective_rank, steps: r.steps.length, seconds: r.seconds, backend: r.backend })));
   }
   // Once the widget is on the page (canvases take their size from the layout).
   requestAnimationFrame(() => draw());

@@ -12,6 +12,8 @@ export async function mount(root, params, { jem }) {
     ['std_start', 'Pull only: embedding std at the first step'],
     ['std_end', 'Pull only: embedding std at the last step'],
     ['std_ratio', 'Pull only: last / first'],
+    ['rank_pull', 'Pull only: effective rank of the features at the end'],
+    ['rank_fixed', 'With the fix: effective rank of the features at the end'],
   ]);
   const fix = select({
     label: 'Prevent it with',
@@ -35,12 +37,15 @@ export async function mount(root, params, { jem }) {
         out.set('std_start', first);
         out.set('std_end', last);
         out.set('std_ratio', last / first, 3);
+        out.set('rank_pull', r.evals.at(-1)?.effective_rank ?? NaN, 1);
       } else if (fix.value === 'variance') {
         const recipe = budgetRecipe(jem, 'vicreg', params.steps);
-        await compare.add('+ variance (VICReg)', recipe, { backend: params.backend, steps: params.steps, color: '#16a34a' });
+        const r = await compare.add('+ variance (VICReg)', recipe, { backend: params.backend, steps: params.steps, color: '#16a34a' });
+        out.set('rank_fixed', r.evals.at(-1)?.effective_rank ?? NaN, 1);
       } else {
         const recipe = budgetRecipe(jem, 'simsiam', params.steps);
-        await compare.add('+ stop-grad, predictor', recipe, { backend: params.backend, steps: params.steps, color: '#16a34a' });
+        const r = await compare.add('+ stop-grad, predictor', recipe, { backend: params.backend, steps: params.steps, color: '#16a34a' });
+        out.set('rank_fixed', r.evals.at(-1)?.effective_rank ?? NaN, 1);
       }
     } catch (e) {
       compare.run.status(`Stopped: ${e.message}`);
