@@ -4,9 +4,6 @@
 /** Loads the wasm module on the page and in the training worker; resolves to its functions. */
 export function loadJem(): Promise<typeof import('../pkg/jem_wasm.js')>;
 
-/** Runs one of the module's plain functions in the worker. */
-export function callInWorker(name: string, ...args: unknown[]): Promise<unknown>;
-
 /** What "auto" computes on: WebGPU on a hardware adapter, else the CPU, and why. */
 export function autoBackend(): Promise<{ backend: 'cpu' | 'webgpu'; reason: string }>;
 

@@ -65,13 +65,6 @@ function request(type, args = {}, transfer = []) {
   });
 }
 
-// Runs one of the module's plain functions in the worker (for calls that take long enough to
-// stall the page, e.g. an augmentation ablation's previews).
-export async function callInWorker(name, ...args) {
-  await loadJem();
-  return request('call', { name, args });
-}
-
 // A training session (jem-wasm's `Session`) that lives in the worker.
 export class RemoteSession {
   constructor(info) {

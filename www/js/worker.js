@@ -105,12 +105,6 @@ const handlers = {
     // A step in flight keeps its own reference to the session's state: freeing is safe.
     s.session.free();
   },
-  // Any of the module's plain functions (`augment_lab`, `lesson_infonce`, …), off the page's
-  // thread.
-  call({ name, args }) {
-    if (typeof jem[name] !== 'function' || name === 'default' || /^[A-Z]/.test(name)) throw new Error(`jem has no function ${name}`);
-    return jem[name](...args);
-  },
 };
 
 self.onmessage = async ({ data }) => {
