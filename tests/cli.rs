@@ -685,3 +685,29 @@ fn a_streamed_image_folder_trains_like_one_in_memory_and_a_broken_file_stops_wit
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(step_losses(&run), step_losses(&streamed));
 }
+
+/// A backbone imported from PyTorch continues training with `--resume` under the recipe given
+/// at import; BYOL's momentum target starts from the imported weights too.
+#[test]
+fn an_imported_backbone_fine_tunes_with_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = tiny_recipe(dir.path(), "byol");
+    let run = dir.path().join("imported");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/torch/resnet18_cifar.pth");
+    let o = jem(&[
+        "import",
+        "--from",
+        fixture.to_str().unwrap(),
+        "--arch",
+        "resnet18",
+        "--recipe",
+        recipe.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("resnet18 (width 4, cifar stem)") && stdout(&o).contains("byol head"), "{}", stdout(&o));
+    let o = jem(&["pretrain", "--resume", run.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("resuming") && run.join("checkpoints/epoch-0002/model.bpk").is_file(), "{}", stdout(&o));
+}

@@ -35,6 +35,8 @@ pub mod method;
 pub mod model;
 pub mod recipe;
 pub mod rng;
+#[cfg(feature = "torch")]
+pub mod torch_file;
 pub mod train;
 
 pub use config::ConfigError;

@@ -1,7 +1,7 @@
 //! Mutation fuzzing of every parser that reads user files: `cargo run --release -p jem-fuzz --
 //! <target> --seconds 600`. Each run starts from small seed inputs built here (a two-image
 //! CIFAR-10 file, one STL-10 image, PNG and JPEG files, the repository's recipes, an encoder
-//! file of a tiny model), mutates them (bit flips, byte changes, cuts, repeats, splices) and
+//! file of a tiny model, a PyTorch and a safetensors weight file), mutates them (bit flips, byte changes, cuts, repeats, splices) and
 //! feeds them to the parser. A parser may reject an input with an error; a panic is a bug. Inputs
 //! that panic are written to `fuzz/crashes/` to be replayed with `--replay FILE`; once fixed, a
 //! representative goes to `fuzz/regressions/`, which `cargo test -p jem-fuzz` replays.
@@ -19,11 +19,13 @@ use jem_core::data::image_folder::ImageFolderBuilder;
 use jem_core::data::shapes::Shapes;
 use jem_core::data::{cifar, stl10};
 use jem_core::encoder_file;
+use jem_core::model::torch_layout;
 use jem_core::recipe::Recipe;
+use jem_core::torch_file;
 
 #[derive(Parser)]
 struct Args {
-    /// cifar, stl10, image, recipe or checkpoint.
+    /// cifar, stl10, image, recipe, checkpoint or torch.
     target: String,
     #[arg(long, default_value_t = 60.0)]
     seconds: f64,
@@ -134,8 +136,47 @@ fn target(name: &str) -> Result<Target, String> {
                 }),
             }
         }
-        other => return Err(format!("unknown target '{other}'; choose cifar, stl10, image, recipe or checkpoint")),
+        "torch" => Target {
+            // A PyTorch zip-pickle file (DINO's ViT layout, written by PyTorch) and a safetensors file.
+            seeds: vec![
+                include_bytes!("../../tests/fixtures/torch/dino_vit.pth").to_vec(),
+                torch_file::to_safetensors(
+                    &torch_layout::StateDict::from([(
+                        "conv1.weight".to_string(),
+                        torch_layout::TorchTensor { shape: vec![1, 3, 1, 1], values: vec![0.5, -1.0, 2.0] },
+                    )]),
+                    &["bn1.num_batches_tracked".to_string()],
+                ),
+            ],
+            run: Box::new(|bytes| {
+                // burn's PyTorch reader takes a path.
+                let path = std::env::temp_dir().join(format!("jem-fuzz-torch-{}.pth", std::process::id()));
+                std::fs::write(&path, bytes).expect("write the input");
+                if let Ok(dict) = torch_file::read(&path) {
+                    let _ = torch_file::from_safetensors(bytes);
+                    import_small_backbones(&dict);
+                }
+            }),
+        },
+        other => return Err(format!("unknown target '{other}'; choose cifar, stl10, image, recipe, checkpoint or torch")),
     })
+}
+
+/// Every import step on a fuzzed state dict, for backbones small enough to build.
+fn import_small_backbones(dict: &torch_layout::StateDict) {
+    let device = burn::tensor::Device::flex();
+    for (family, arch) in [(torch_layout::Family::ResNet, "resnet18"), (torch_layout::Family::Vit, "vit")] {
+        let Ok((prefix, _)) = torch_layout::choose_prefix(family, dict, None) else { continue };
+        let Ok(config) = torch_layout::backbone_config(arch, dict, &prefix, Some(1)) else { continue };
+        if config.width <= 64
+            && config.depth <= 4
+            && config.image_size <= 64
+            && config.patch_size <= 64
+            && let Ok(backbone) = config.init(&device)
+        {
+            let _ = torch_layout::from_torch(backbone, dict, &prefix, &device);
+        }
+    }
 }
 
 fn image_jpeg(img: &Image, out: &mut Vec<u8>) {
@@ -262,7 +303,7 @@ mod tests {
 
     #[test]
     fn every_target_survives_a_short_run() {
-        for name in ["cifar", "stl10", "image", "recipe", "checkpoint"] {
+        for name in ["cifar", "stl10", "image", "recipe", "checkpoint", "torch"] {
             let target = target(name).unwrap();
             let mut rng = Rng(7);
             for _ in 0..500 {

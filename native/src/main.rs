@@ -42,9 +42,11 @@ enum Command {
     Eval(EvalCommand),
     /// Preview augmentations: writes a PNG grid of an image and its random views.
     Augment(commands::augment::Args),
-    /// Write a pretrained encoder's features to files.
+    /// Write a pretrained encoder's features or weights to files (NumPy, PyTorch, browser).
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Bring a backbone from PyTorch (.pth, .pt, Lightning .ckpt, .safetensors) into a run folder.
+    Import(commands::import::Args),
     /// Look at datasets.
     #[command(subcommand)]
     Data(DataCommand),
@@ -70,6 +72,8 @@ enum ExportCommand {
     Features(commands::export::FeaturesArgs),
     /// One encoder file (recipe + weights) for the browser demo's Inference tab.
     Web(commands::export::WebArgs),
+    /// The backbone as .safetensors with torchvision's (ResNet) or timm's (ViT) names, for PyTorch.
+    Torch(commands::export::TorchArgs),
 }
 
 #[derive(Subcommand)]
@@ -118,6 +122,8 @@ fn main() -> ExitCode {
         Command::Eval(EvalCommand::Finetune(args)) => commands::eval::finetune(args),
         Command::Export(ExportCommand::Features(args)) => commands::export::features(args),
         Command::Export(ExportCommand::Web(args)) => commands::export::web(args),
+        Command::Export(ExportCommand::Torch(args)) => commands::export::torch(args),
+        Command::Import(args) => commands::import::run(args),
         Command::Augment(args) => commands::augment::run(args),
         Command::Data(DataCommand::Inspect(args)) => commands::inspect::run(args),
         Command::Bench(BenchCommand::Augment(args)) => commands::bench::augment(args),

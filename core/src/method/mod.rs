@@ -173,7 +173,12 @@ macro_rules! methods {
             }
 
             pub fn init(&self, backbone: &BackboneConfig, device: &Device) -> Result<Model, ConfigError> {
-                let backbone = backbone.init(device)?;
+                self.init_with(backbone.init(device)?, device)
+            }
+
+            /// The method's model around a given backbone (imported weights, say); momentum
+            /// targets start as copies of it.
+            pub fn init_with(&self, backbone: Backbone, device: &Device) -> Result<Model, ConfigError> {
                 Ok(match self { $(MethodConfig::$model(c) => Model::$model(c.init(backbone, device)?),)+ })
             }
         }

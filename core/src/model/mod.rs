@@ -3,6 +3,8 @@
 mod convnet;
 mod mlp;
 mod resnet;
+#[cfg(feature = "torch")]
+pub mod torch_layout;
 mod vit;
 
 pub use convnet::ConvNet;

@@ -132,6 +132,8 @@ pub struct ResNet {
     blocks: Vec<Block>,
     pool: AdaptiveAvgPool2d,
     pub feature_dim: usize,
+    #[module(skip)]
+    depth: ResNetDepth,
 }
 
 impl ResNet {
@@ -181,7 +183,20 @@ impl ResNet {
             blocks,
             pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
             feature_dim: c_in,
+            depth,
         }
+    }
+
+    /// torchvision's name of block `index` (counted over all stages): `layer{stage}.{i}`.
+    pub fn torchvision_block_name(&self, index: usize) -> String {
+        let mut first = 0;
+        for (stage, count) in self.depth.blocks().into_iter().enumerate() {
+            if index < first + count {
+                return format!("layer{}.{}", stage + 1, index - first);
+            }
+            first += count;
+        }
+        panic!("block {index} of a ResNet with {first} blocks")
     }
 
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {

@@ -75,7 +75,23 @@ pub struct Frozen {
     pub device: Device,
 }
 
+impl CheckpointArgs {
+    /// A checkpoint on the CPU, with the run's data.
+    pub fn of(checkpoint: PathBuf) -> Self {
+        Self { checkpoint, data: None, device: "cpu".into() }
+    }
+}
+
 impl Frozen {
+    /// Only the checkpoint's backbone (inference mode) and its device, without opening any dataset.
+    pub fn load_backbone(args: &CheckpointArgs) -> Result<(Backbone, Device)> {
+        let (run_dir, checkpoint) = run::find_checkpoint(&args.checkpoint)?;
+        let recipe = run::read_recipe(&run_dir)?;
+        let device = device::parse(&args.device)?;
+        let model = run::load_model(recipe.method.init(&recipe.backbone, &device).map_err(anyhow::Error::msg)?, &checkpoint)?;
+        Ok((model.backbone().valid(), device))
+    }
+
     /// Loads the checkpoint (a run folder means its latest), the run's recipe and its dataset
     /// (or `data`), and prints one line saying what is evaluated.
     pub fn load(args: &CheckpointArgs) -> Result<Self> {
