@@ -76,6 +76,19 @@ test('InfoNCE: loss and softmax row equal the native values; the temperature cha
   await page.close();
 });
 
+test('InfoNCE on the shipped pretrained encoder: a lower loss than the untrained encoder on the same views', async () => {
+  const loss = {};
+  for (const source of ['encoder', 'shipped']) {
+    const { page, errors } = await open(browser, url, `learn/widget.html?name=infonce&source=${source}&backend=cpu`);
+    loss[source] = await value(page, 'loss');
+    if (source === 'shipped') await page.screenshot({ path: join(shots, 'learn-widget-infonce-shipped.png'), fullPage: true });
+    assert.deepEqual(errors, [], source);
+    await page.close();
+  }
+  console.log(`# InfoNCE loss at τ = 0.2 on 8 held-out shapes: untrained ${loss.encoder.toFixed(3)}, shipped ${loss.shipped.toFixed(3)}`);
+  assert.ok(loss.shipped < loss.encoder, JSON.stringify(loss));
+});
+
 test('VICReg: the three terms equal the native values; the weights change the total', async () => {
   const r = reference.vicreg;
   const { page, errors } = await open(browser, url, `learn/widget.html?name=vicreg&source=random&batch=${r.n}&dims=${r.d}&seed=${r.seed}&noise=${r.noise}`);

@@ -6,10 +6,23 @@ export function setupInfer(app) {
   const { jem } = app;
   const $ = (id) => document.getElementById(id);
   let loaded = null; // a Session from an encoder file
+  let zoo = null; // a Session of the shipped encoder (www/zoo/), loaded when first chosen
   let example = 0;
 
   function encoder() {
-    return $('infer-source').value === 'trained' ? app.trainSession : loaded;
+    return { trained: app.trainSession, file: loaded, zoo }[$('infer-source').value];
+  }
+
+  // The encoder jem ships, pretrained natively (`cargo xtask zoo`): nothing to train first.
+  async function loadZoo() {
+    if (zoo) return;
+    $('infer-encoder').textContent = 'Loading the shipped encoder…';
+    try {
+      zoo = await app.withBackend((backend) => RemoteSession.loadShipped(backend));
+      app.clearMessage();
+    } catch (e) {
+      app.showError(`The shipped encoder: ${errorText(e)}`);
+    }
   }
 
   function describe() {
@@ -18,6 +31,10 @@ export function setupInfer(app) {
       note.textContent = app.trainSession
         ? `The encoder of the Train tab (as trained so far), on ${app.trainSession.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}.`
         : 'No encoder trained yet: start training in the Train tab, or load an encoder file.';
+    } else if ($('infer-source').value === 'zoo') {
+      note.textContent = zoo
+        ? `jem's shapes encoder: VICReg, a ConvNet trained natively for 2,560 steps (recipes/zoo/shapes-vicreg.toml), on ${zoo.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}.`
+        : 'The shipped encoder is not loaded.';
     } else {
       note.textContent = loaded ? `Loaded encoder, on ${loaded.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}.` : 'Choose a .jem file written by jem export web.';
     }
@@ -65,8 +82,10 @@ export function setupInfer(app) {
     $('infer-results').replaceChildren(caption);
   }
 
-  $('infer-source').addEventListener('change', () => {
+  $('infer-source').addEventListener('change', async () => {
     $('infer-file-label').hidden = $('infer-source').value !== 'file';
+    clearResults();
+    if ($('infer-source').value === 'zoo') await loadZoo();
     describe();
   });
   $('infer-file').addEventListener('change', async () => {

@@ -68,12 +68,17 @@ export interface Neighbour {
   png: Uint8Array;
 }
 
+/** Where the shipped encoder lies: `zoo/shapes-vicreg.jem` beside the pages (`cargo xtask zoo` makes it). */
+export const SHIPPED_ENCODER: URL;
+
 /** A training session (jem-wasm's Session) that lives in the worker. */
 export class RemoteSession {
   /** Starts pretraining from a recipe (TOML) on 'cpu' or 'webgpu'; optional CIFAR-10 .bin bytes. */
   static create(recipe: string, backend: 'cpu' | 'webgpu', cifar?: Uint8Array): Promise<RemoteSession>;
   /** Loads an encoder file written by `jem export web`. */
   static load(encoder: Uint8Array, backend: 'cpu' | 'webgpu', cifar?: Uint8Array): Promise<RemoteSession>;
+  /** Loads the encoder jem ships ({@link SHIPPED_ENCODER}): VICReg on shapes, pretrained natively. */
+  static loadShipped(backend: 'cpu' | 'webgpu'): Promise<RemoteSession>;
   readonly id: number;
   readonly backend: 'cpu' | 'webgpu';
   /** Steps of the recipe's whole schedule. */

@@ -66,6 +66,9 @@ function request(type, args = {}, transfer = []) {
 }
 
 // A training session (jem-wasm's `Session`) that lives in the worker.
+// The shipped encoder, beside the pages.
+export const SHIPPED_ENCODER = new URL('../zoo/shapes-vicreg.jem', import.meta.url);
+
 export class RemoteSession {
   constructor(info) {
     this.id = info.session;
@@ -85,6 +88,14 @@ export class RemoteSession {
   static async load(encoder, backend, cifar) {
     await loadJem();
     return new RemoteSession(await request('load', { encoder, backend, cifar }));
+  }
+
+  // Loads the encoder that ships with jem (www/zoo/shapes-vicreg.jem, made by `cargo xtask zoo`
+  // from recipes/zoo/shapes-vicreg.toml): pretrained on shapes, nothing to train first.
+  static async loadShipped(backend) {
+    const response = await fetch(SHIPPED_ENCODER);
+    if (!response.ok) throw new Error(`${SHIPPED_ENCODER.pathname}: HTTP ${response.status}`);
+    return RemoteSession.load(new Uint8Array(await response.arrayBuffer()), backend);
   }
 
   step() {

@@ -11,6 +11,8 @@
 //!   built with link-time optimisation and shrunk by `wasm-opt -Oz` (from the npm package
 //!   binaryen; `npm ci` installs it).
 //! - `cargo xtask serve [--port N]`: serves `www/dist` on localhost (default port 8000).
+//! - `cargo xtask zoo`: re-creates the encoders the demo ships (`www/zoo/NAME.jem`) from their
+//!   recipes (`recipes/zoo/NAME.toml`): `jem pretrain`, then `jem export web`.
 
 mod serve;
 
@@ -26,7 +28,8 @@ const USAGE: &str = "usage: cargo xtask <command>
   test                 lint, then run every test (native, wasm build, wasm-vs-native, browser)
   wasm                 build jem-wasm and its JS bindings
   web [--no-opt]       build the browser demo into www/dist (--no-opt skips wasm-opt)
-  serve [--port N]     serve www/dist on http://127.0.0.1:N/ (default 8000)";
+  serve [--port N]     serve www/dist on http://127.0.0.1:N/ (default 8000)
+  zoo                  re-create www/zoo/*.jem from recipes/zoo/*.toml (pretrain + export)";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -35,6 +38,7 @@ fn main() -> Result<()> {
         Some("test") => test(),
         Some("wasm") => wasm("release").map(|_| ()),
         Some("web") => web(!args.iter().any(|a| a == "--no-opt")),
+        Some("zoo") => zoo(),
         Some("serve") => {
             let port = match args.iter().position(|a| a == "--port") {
                 Some(i) => args.get(i + 1).and_then(|p| p.parse().ok()).context("--port needs a number")?,
@@ -215,6 +219,30 @@ fn test() -> Result<()> {
         .env("JEM_WASM_NODE", bindings.join("node").join("jem_wasm.js"))
         .env("JEM_BIN", jem)
         .env("JEM_XTASK", std::env::current_exe()?))
+}
+
+/// Each `recipes/zoo/NAME.toml`, pretrained on one thread (as the browser recipes were tuned,
+/// and repeatable on one machine) into `target/zoo/NAME`, exported to `www/zoo/NAME.jem`.
+fn zoo() -> Result<()> {
+    run(cargo().args(["build", "--release", "-p", "jem"]))?;
+    let jem = target_dir().join("release").join("jem");
+    let mut recipes: Vec<PathBuf> = std::fs::read_dir(root().join("recipes").join("zoo"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    recipes.sort();
+    for recipe in recipes {
+        let name = recipe.file_stem().context("a recipe file name")?.to_string_lossy().into_owned();
+        let run_dir = target_dir().join("zoo").join(&name);
+        let _ = std::fs::remove_dir_all(&run_dir);
+        let mut pretrain = Command::new(&jem);
+        pretrain.current_dir(root()).env("RAYON_NUM_THREADS", "1").arg("pretrain").arg("--recipe").arg(&recipe).arg("--out").arg(&run_dir);
+        run(&mut pretrain)?;
+        let out = root().join("www").join("zoo").join(format!("{name}.jem"));
+        std::fs::create_dir_all(out.parent().expect("www/zoo"))?;
+        run(Command::new(&jem).current_dir(root()).arg("export").arg("web").arg("--checkpoint").arg(&run_dir).arg("--out").arg(&out))?;
+    }
+    Ok(())
 }
 
 fn target_dir() -> PathBuf {

@@ -31,7 +31,7 @@ export const WIDGETS = {
       temperature: { default: 0.2, doc: 'τ = 1/β, the softmax temperature' },
       anchor: { default: 0, doc: 'the row whose softmax is drawn' },
       batch: { default: 8, doc: 'images per view (2 × batch embeddings)' },
-      source: { default: 'encoder', doc: 'encoder (a ConvNet\'s features of two augmented views) or random (seeded vectors)' },
+      source: { default: 'encoder', doc: 'encoder (a ConvNet\'s features of two augmented views, trained on demand), shipped (the pretrained encoder jem ships) or random (seeded vectors)' },
       seed: { default: 7, doc: 'seed of the random embeddings' },
       noise: { default: 0.3, doc: 'how far the random second view is from the first' },
       backend: BACKEND,

@@ -1,8 +1,8 @@
 // InfoNCE (SimCLR's NT-Xent) on a batch of real embeddings: the similarity matrix, one anchor's
 // softmax over its candidates, and the loss, recomputed by the core's `nt_xent` as the
 // temperature moves. The embeddings are a ConvNet's features of two augmented views of
-// held-out shapes (train it a little and watch the diagonals light up), or seeded random
-// vectors.
+// held-out shapes (train it a little and watch the diagonals light up), the shipped pretrained
+// encoder's, or seeded random vectors.
 import { heatmap, labelledBars } from '../../../js/charts.js';
 import { RemoteSession } from '../../../js/remote.js';
 import { canvas, chooseBackend, el, figure, readout, select, slider } from '../ui.js';
@@ -62,6 +62,12 @@ export async function mount(root, params, { jem }) {
   if (params.source === 'random') {
     setViews({ n: params.batch, d: 16, ...JSON.parse(jem.lesson_views(params.batch, 16, params.seed, params.noise)) });
     note.textContent = `Random embeddings (seed ${params.seed}): view 2 is view 1 plus noise of ${params.noise}.`;
+    return;
+  }
+  if (params.source === 'shipped') {
+    session = await RemoteSession.loadShipped(await chooseBackend(params.backend));
+    setViews(await session.viewFeatures(params.batch, params.seed));
+    note.textContent = `The shipped encoder's features (VICReg, pretrained natively for 2,560 steps) of two augmented views of ${params.batch} held-out shapes: each anchor's positive stands out.`;
     return;
   }
   const recipe = jem.recipe_with(jem.builtin_recipe('simclr'), JSON.stringify({ train: { epochs: 100 } }));
