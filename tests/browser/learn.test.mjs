@@ -244,7 +244,7 @@ test('augmentation ablation: the full pipeline beats the one without random crop
   await page.close();
 });
 
-for (const experiment of ['families', 'batch', 'projector']) {
+for (const experiment of ['families', 'batch', 'queue', 'momentum', 'projector']) {
   test(`the ${experiment} experiment finishes every run (CPU)`, async () => {
     const { page, errors } = await open(browser, url, `learn/widget.html?name=compare&experiment=${experiment}&backend=cpu`);
     const seconds = await runExperiment(page, 'button.primary', 60);

@@ -112,7 +112,7 @@ export const WIDGETS = {
     section: 'families.html',
     title: 'Experiments: the same budget, kNN side by side',
     params: {
-      experiment: { default: 'families', doc: 'families, batch, ablation or projector' },
+      experiment: { default: 'families', doc: 'families, batch, queue, ablation, projector or momentum' },
       backend: BACKEND,
     },
   },

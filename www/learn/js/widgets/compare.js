@@ -33,6 +33,30 @@ export const EXPERIMENTS = {
     note: 'SimCLR at batch 16, 64 and 256 after the same 10,240 images: a larger batch gives each anchor more negatives (2N − 2) but takes fewer steps.',
     runs: [16, 64, 256].map((b) => ({ label: `batch ${b}`, base: 'simclr', overrides: { train: { batch_size: b } }, steps: 10240 / b })),
   },
+  queue: {
+    title: 'Negatives from a queue (MoCo)',
+    note: 'MoCo v2 at batch 16, its keys from a momentum encoder, with 256 or 4,096 queued keys as negatives, after the same 14,336 images.',
+    runs: [256, 4096].map((q) => ({
+      label: `queue ${q}`,
+      base: 'simclr',
+      overrides: { method: { name: 'moco_v2', projector: { dims: [256, 64] }, queue_size: q }, train: { batch_size: 16 } },
+    })),
+    steps: 896,
+  },
+  momentum: {
+    title: 'A momentum encoder, with weak augmentation',
+    note: 'MoCo v2 (batch 16, 4,096 queued keys) with only crops and flips, its key encoder a momentum copy (m = 0.99) or the query encoder itself (m = 0).',
+    runs: [0.99, 0].map((m) => ({
+      label: `m = ${m}`,
+      base: 'simclr',
+      overrides: {
+        method: { name: 'moco_v2', projector: { dims: [256, 64] }, queue_size: 4096, momentum: { base: m } },
+        train: { batch_size: 16 },
+        data: { augment: { ...SIMCLR_AUGMENT, jitter_p: 0, grayscale_p: 0 } },
+      },
+    })),
+    steps: 640,
+  },
   projector: {
     title: 'Projector: an MLP, or one linear layer',
     note: 'SimCLR with its two-layer projector (256 hidden, 64 out), then with one linear layer to 64; kNN on the backbone\'s features in both.',
