@@ -44,11 +44,7 @@ pub fn read(path: &Path) -> Result<StateDict, TorchFileError> {
     // A safetensors file starts with its header's length (u64) and the header's JSON `{`.
     let dict = if header_read.is_ok() && head[8] == b'{' {
         let bytes = std::fs::read(path).map_err(|e| TorchFileError::Io { path: shown.clone(), message: e.to_string() })?;
-        from_safetensors(&bytes).map_err(|e| match e {
-            TorchFileError::Unreadable { message, .. } => TorchFileError::Unreadable { path: shown.clone(), message },
-            TorchFileError::Dtype { name, dtype, .. } => TorchFileError::Dtype { path: shown.clone(), name, dtype },
-            other => other,
-        })?
+        from_safetensors(&bytes, &shown)?
     } else {
         from_pytorch(path, &shown)?
     };
@@ -89,9 +85,9 @@ fn floats<const N: usize>(bytes: &[u8], convert: impl Fn([u8; N]) -> f32) -> Vec
     bytes.chunks_exact(N).map(|c| convert(c.try_into().expect("N bytes"))).collect()
 }
 
-/// The tensors of a safetensors file's bytes.
-pub fn from_safetensors(bytes: &[u8]) -> Result<StateDict, TorchFileError> {
-    let unreadable = |message: String| TorchFileError::Unreadable { path: "safetensors".into(), message };
+/// The tensors of a safetensors file's bytes; `path` names the file in errors.
+pub fn from_safetensors(bytes: &[u8], path: &str) -> Result<StateDict, TorchFileError> {
+    let unreadable = |message: String| TorchFileError::Unreadable { path: path.to_string(), message };
     let file = SafeTensors::deserialize(bytes).map_err(|e| unreadable(e.to_string()))?;
     let mut dict = StateDict::new();
     for (name, view) in file.tensors() {
@@ -104,7 +100,7 @@ pub fn from_safetensors(bytes: &[u8]) -> Result<StateDict, TorchFileError> {
             Dtype::I64 => floats::<8>(data, |b| i64::from_le_bytes(b) as f32),
             Dtype::I32 => floats::<4>(data, |b| i32::from_le_bytes(b) as f32),
             Dtype::U8 | Dtype::BOOL => data.iter().map(|&b| b as f32).collect(),
-            other => return Err(TorchFileError::Dtype { path: "safetensors".into(), name, dtype: format!("{other:?}") }),
+            other => return Err(TorchFileError::Dtype { path: path.to_string(), name, dtype: format!("{other:?}") }),
         };
         dict.insert(name, TorchTensor { shape: view.shape().to_vec(), values });
     }
@@ -137,7 +133,7 @@ mod tests {
             ("b".to_string(), TorchTensor { shape: vec![1], values: vec![42.0] }),
         ]);
         let bytes = to_safetensors(&dict, &["bn.num_batches_tracked".to_string()]);
-        let back = from_safetensors(&bytes).unwrap();
+        let back = from_safetensors(&bytes, "memory").unwrap();
         assert_eq!(back["a.weight"], dict["a.weight"]);
         assert_eq!(back["b"], dict["b"]);
         assert_eq!(back["bn.num_batches_tracked"], TorchTensor { shape: vec![], values: vec![0.0] });

@@ -153,7 +153,7 @@ fn target(name: &str) -> Result<Target, String> {
                 let path = std::env::temp_dir().join(format!("jem-fuzz-torch-{}.pth", std::process::id()));
                 std::fs::write(&path, bytes).expect("write the input");
                 if let Ok(dict) = torch_file::read(&path) {
-                    let _ = torch_file::from_safetensors(bytes);
+                    let _ = torch_file::from_safetensors(bytes, "fuzz");
                     import_small_backbones(&dict);
                 }
             }),

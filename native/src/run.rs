@@ -208,6 +208,12 @@ pub fn logged_value(run: &Path, key: &str) -> Option<f64> {
         .find_map(|record| record.get(key)?.as_f64())
 }
 
+/// A recipe file.
+pub fn read_recipe_file(path: &Path) -> Result<Recipe> {
+    let text = fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    Recipe::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
 /// The recipe a run folder was made with.
 pub fn read_recipe(run: &Path) -> Result<Recipe> {
     let path = run.join("config.toml");

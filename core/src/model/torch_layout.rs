@@ -20,6 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::{ModuleSnapshot, bridge};
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -85,6 +86,15 @@ struct Correspondence {
     torch: String,
     layout: Layout,
     jem_shape: Vec<usize>,
+    /// The jem tensor, read from the device only when its values are asked for (an export).
+    tensor: PackTensor,
+}
+
+impl Correspondence {
+    fn values(&self) -> Vec<f32> {
+        let data = bridge::to_data(&self.tensor).expect("a backbone's own tensor is readable");
+        data.convert::<f32>().try_into_vec::<f32>().expect("f32 values")
+    }
 }
 
 /// The two PyTorch layouts: torchvision's ResNet and timm's ViT.
@@ -182,21 +192,17 @@ fn torch_counterpart(backbone: &Backbone, path: &str) -> Option<(String, Layout)
     }
 }
 
-/// The backbone's tensors, by jem path, with their PyTorch counterparts.
-fn correspondences(backbone: &Backbone) -> Result<(Vec<Correspondence>, BTreeMap<String, TorchTensor>), LayoutError> {
+/// The backbone's tensors that PyTorch has, with their PyTorch counterparts.
+fn correspondences(backbone: &Backbone) -> Result<Vec<Correspondence>, LayoutError> {
     Family::of(backbone)?;
-    let mut table = Vec::new();
-    let mut values = BTreeMap::new();
-    for tensor in backbone.collect(None, None, true) {
-        let data = bridge::to_data(&tensor).expect("a backbone's own tensor is readable");
-        let shape = tensor.shape.to_vec();
-        let jem = tensor.name.clone();
-        if let Some((torch, layout)) = torch_counterpart(backbone, &jem) {
-            table.push(Correspondence { jem: jem.clone(), torch, layout, jem_shape: shape.clone() });
-        }
-        values.insert(jem, TorchTensor { shape, values: data.convert::<f32>().try_into_vec::<f32>().expect("f32 values") });
-    }
-    Ok((table, values))
+    Ok(backbone
+        .collect(None, None, true)
+        .into_iter()
+        .filter_map(|tensor| {
+            let (torch, layout) = torch_counterpart(backbone, &tensor.name)?;
+            Some(Correspondence { jem: tensor.name.clone(), torch, layout, jem_shape: tensor.shape.to_vec(), tensor })
+        })
+        .collect())
 }
 
 fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
@@ -223,20 +229,19 @@ fn torch_shape(layout: Layout, shape: &[usize]) -> Vec<usize> {
 /// The backbone's weights under PyTorch's names and in its layouts (without BatchNorm's
 /// `num_batches_tracked`).
 pub fn to_torch(backbone: &Backbone) -> Result<StateDict, LayoutError> {
-    let (table, values) = correspondences(backbone)?;
     let mut dict = StateDict::new();
-    for entry in &table {
-        let source = &values[&entry.jem];
+    for entry in correspondences(backbone)? {
+        let source = entry.values();
         let shape = torch_shape(entry.layout, &entry.jem_shape);
         let target = dict.entry(entry.torch.clone()).or_insert_with(|| TorchTensor { values: vec![0.0; shape.iter().product()], shape });
         match (entry.layout, entry.jem_shape.as_slice()) {
-            (Layout::Same, _) => target.values.clone_from(&source.values),
-            (Layout::Transposed, &[rows, cols]) => target.values = transpose(&source.values, rows, cols),
+            (Layout::Same, _) => target.values = source,
+            (Layout::Transposed, &[rows, cols]) => target.values = transpose(&source, rows, cols),
             (Layout::QkvPart(part), &[rows, cols]) => {
-                let rows_out = transpose(&source.values, rows, cols);
+                let rows_out = transpose(&source, rows, cols);
                 target.values[part * rows_out.len()..(part + 1) * rows_out.len()].copy_from_slice(&rows_out);
             }
-            (Layout::QkvPart(part), &[d]) => target.values[part * d..(part + 1) * d].copy_from_slice(&source.values),
+            (Layout::QkvPart(part), &[d]) => target.values[part * d..(part + 1) * d].copy_from_slice(&source),
             _ => unreachable!(),
         }
     }
@@ -321,7 +326,7 @@ pub fn backbone_config(arch: &str, dict: &StateDict, prefix: &str, heads: Option
             let patch = shape("patch_embed.proj.weight")?;
             let tokens = shape("pos_embed")?.get(1).copied().unwrap_or(1);
             (config.width, config.patch_size) = (patch[0], patch.get(2).copied().unwrap_or(1));
-            config.image_size = ((tokens.saturating_sub(1)) as f64).sqrt().round() as usize * config.patch_size;
+            config.image_size = grid_side(tokens) * config.patch_size;
             config.depth = (0..).take_while(|i| dict.contains_key(&format!("{prefix}blocks.{i}.norm1.weight"))).count();
             config.heads = match (arch, heads) {
                 (_, Some(h)) => h,
@@ -339,7 +344,7 @@ pub fn backbone_config(arch: &str, dict: &StateDict, prefix: &str, heads: Option
 /// nothing else but heads and step counters: otherwise one error lists every missing,
 /// unexpected and misshapen name, and the backbone is not changed.
 pub fn from_torch(mut backbone: Backbone, dict: &StateDict, prefix: &str, device: &Device) -> Result<Backbone, LayoutError> {
-    let (table, _) = correspondences(&backbone)?;
+    let table = correspondences(&backbone)?;
     let expected: BTreeSet<&str> = table.iter().map(|c| c.torch.as_str()).collect();
     let unexpected: Vec<String> = dict
         .keys()
@@ -395,15 +400,19 @@ pub fn from_torch(mut backbone: Backbone, dict: &StateDict, prefix: &str, device
     Ok(backbone)
 }
 
+/// The side `g` of the square patch grid of `1 + g²` tokens (a class token first), rounded
+/// when `tokens` is not of that form.
+fn grid_side(tokens: usize) -> usize {
+    (tokens.saturating_sub(1) as f64).sqrt().round() as usize
+}
+
 /// Position embeddings `[1, 1 + g², D]` for another square grid.
 fn resizable(found: &[usize], want: &[usize]) -> bool {
-    let grid = |tokens: usize| (1..=tokens).find(|g| 1 + g * g >= tokens).filter(|g| 1 + g * g == tokens);
-    matches!((found, want), ([1, t, d], [1, _, d2]) if d == d2 && grid(*t).is_some())
+    matches!((found, want), ([1, t, d], [1, _, d2]) if d == d2 && grid_side(*t) >= 1 && 1 + grid_side(*t).pow(2) == *t)
 }
 
 fn resized_position_embeddings(source: &TorchTensor, shape: &[usize], device: &Device) -> Vec<f32> {
-    let side = |tokens: usize| ((tokens - 1) as f64).sqrt().round() as usize;
-    let (from, to) = (side(source.shape[1]), side(shape[1]));
+    let (from, to) = (grid_side(source.shape[1]), grid_side(shape[1]));
     let pos = Tensor::<3>::from_data(TensorData::new(source.values.clone(), source.shape.clone()), device);
     resize_position_embeddings(pos, from, to, to).into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 values")
 }
@@ -487,11 +496,12 @@ mod tests {
     #[test]
     fn qkv_packs_query_key_value_rows() {
         let vit = backbone("vit", Stem::Cifar);
-        let (_, values) = correspondences(&vit).unwrap();
+        let table = correspondences(&vit).unwrap();
         let dict = to_torch(&vit).unwrap();
         let qkv = &dict["blocks.0.attn.qkv.weight"].values;
         for (part, name) in ["query", "key", "value"].iter().enumerate() {
-            let jem = &values[&format!("blocks.0.attention.{name}.weight")].values; // [in 4, out 4]
+            let path = format!("blocks.0.attention.{name}.weight");
+            let jem = table.iter().find(|c| c.jem == path).expect("in the table").values(); // [in 4, out 4]
             for (out, input) in [(0, 0), (1, 3), (3, 2)] {
                 assert_eq!(qkv[(part * 4 + out) * 4 + input], jem[input * 4 + out], "{name} [{out}, {input}]");
             }

@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use burn::module::Module;
@@ -10,6 +10,7 @@ use jem_core::eval::finetune::FinetuneConfig;
 use jem_core::eval::knn::KnnConfig;
 use jem_core::eval::linear::{LinearProbeConfig, linear_probe};
 use jem_core::model::Backbone;
+use jem_core::recipe::Recipe;
 
 use super::pretrain::{knn_top1, open_datasets, training_views};
 use crate::{device, run};
@@ -75,33 +76,41 @@ pub struct Frozen {
     pub device: Device,
 }
 
+/// A checkpoint's backbone (inference mode) with its run's recipe, without any dataset.
+pub struct Checkpoint {
+    /// The checkpoint folder.
+    pub dir: PathBuf,
+    pub recipe: Recipe,
+    pub backbone: Backbone,
+    pub device: Device,
+}
+
+impl Checkpoint {
+    /// Loads `path` (a run folder means its latest checkpoint) on `device`.
+    pub fn load(path: &Path, device: &str) -> Result<Self> {
+        let (run_dir, dir) = run::find_checkpoint(path)?;
+        let recipe = run::read_recipe(&run_dir)?;
+        let device = device::parse(device)?;
+        let model = run::load_model(recipe.method.init(&recipe.backbone, &device).map_err(anyhow::Error::msg)?, &dir)?;
+        Ok(Self { dir, recipe, backbone: model.backbone().valid(), device })
+    }
+}
+
 impl CheckpointArgs {
-    /// A checkpoint on the CPU, with the run's data.
-    pub fn of(checkpoint: PathBuf) -> Self {
-        Self { checkpoint, data: None, device: "cpu".into() }
+    /// The checkpoint on the chosen device (its recipe's data, whatever `--data` says).
+    pub fn load(&self) -> Result<Checkpoint> {
+        Checkpoint::load(&self.checkpoint, &self.device)
     }
 }
 
 impl Frozen {
-    /// Only the checkpoint's backbone (inference mode) and its device, without opening any dataset.
-    pub fn load_backbone(args: &CheckpointArgs) -> Result<(Backbone, Device)> {
-        let (run_dir, checkpoint) = run::find_checkpoint(&args.checkpoint)?;
-        let recipe = run::read_recipe(&run_dir)?;
-        let device = device::parse(&args.device)?;
-        let model = run::load_model(recipe.method.init(&recipe.backbone, &device).map_err(anyhow::Error::msg)?, &checkpoint)?;
-        Ok((model.backbone().valid(), device))
-    }
-
     /// Loads the checkpoint (a run folder means its latest), the run's recipe and its dataset
     /// (or `data`), and prints one line saying what is evaluated.
     pub fn load(args: &CheckpointArgs) -> Result<Self> {
-        let (run_dir, checkpoint) = run::find_checkpoint(&args.checkpoint)?;
-        let mut recipe = run::read_recipe(&run_dir)?;
+        let Checkpoint { dir: checkpoint, mut recipe, backbone, device } = args.load()?;
         if let Some(d) = &args.data {
             recipe.data.dataset = d.clone();
         }
-        let device = device::parse(&args.device)?;
-        let model = run::load_model(recipe.method.init(&recipe.backbone, &device).map_err(anyhow::Error::msg)?, &checkpoint)?;
         let (train, test) = open_datasets(&recipe, None)?;
         let test = test.ok_or_else(|| anyhow::anyhow!("{}: needs a test (or val) split to evaluate on", recipe.data.dataset))?;
         let transform = training_views(&recipe, &train)?.eval_transform();
@@ -113,7 +122,7 @@ impl Frozen {
             train.len(),
             test.len()
         );
-        Ok(Self { backbone: model.backbone().valid(), train, test, transform, device })
+        Ok(Self { backbone, train, test, transform, device })
     }
 
     /// Features of every image of `dataset`, `[N, D]`, in dataset order.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use jem_core::data::Dataset;
 
-use super::eval::{CheckpointArgs, Frozen};
+use super::eval::{Checkpoint, CheckpointArgs, Frozen};
 use crate::{npy, run};
 
 #[derive(clap::Args)]
@@ -43,7 +43,7 @@ fn input_features(encoder: &CheckpointArgs, input: &std::path::Path, out: &std::
     let dict = jem_core::torch_file::read(input)?;
     let images = dict.get("input").with_context(|| format!("{}: has no tensor named 'input'", input.display()))?;
     let [n, c, h, w] = images.shape[..] else { anyhow::bail!("{}: 'input' must be [N, 3, H, W], is {:?}", input.display(), images.shape) };
-    let (backbone, device) = Frozen::load_backbone(encoder)?;
+    let Checkpoint { backbone, device, .. } = encoder.load()?;
     let x = burn::tensor::Tensor::<4>::from_data(burn::tensor::TensorData::new(images.values.clone(), [n, c, h, w]), &device);
     let features = backbone.forward(x);
     let [rows, cols] = features.dims();
@@ -117,9 +117,8 @@ pub struct TorchArgs {
 }
 
 pub fn torch(args: TorchArgs) -> Result<()> {
-    let (run_dir, _) = run::find_checkpoint(&args.checkpoint)?;
-    let recipe = run::read_recipe(&run_dir)?;
-    let dict = jem_core::model::torch_layout::to_torch(&Frozen::load_backbone(&CheckpointArgs::of(args.checkpoint.clone()))?.0)?;
+    let Checkpoint { recipe, backbone, .. } = Checkpoint::load(&args.checkpoint, "cpu")?;
+    let dict = jem_core::model::torch_layout::to_torch(&backbone)?;
     // torchvision's BatchNorms carry a step counter that strict loading asks for.
     let counters: Vec<String> =
         dict.keys().filter_map(|k| k.strip_suffix(".running_mean")).map(|m| format!("{m}.num_batches_tracked")).collect();

@@ -73,10 +73,7 @@ pub fn run(args: Args) -> Result<()> {
         backbone.image_size = side;
     }
     let mut recipe = match &args.recipe {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
-            Recipe::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-        }
+        Some(path) => crate::run::read_recipe_file(path)?,
         None => Recipe::default_shapes(),
     };
     recipe.backbone = backbone;

@@ -8,7 +8,7 @@ mod epochs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use burn::module::Module;
 use burn::tensor::Device;
 use jem_core::augment::{MultiViewAugment, ViewTransform};
@@ -142,10 +142,7 @@ pub fn knn_top1(
 fn build_recipe(args: &Args) -> Result<Recipe> {
     let mut recipe = match (&args.resume, &args.recipe) {
         (Some(run), _) => run::read_recipe(run)?,
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
-            Recipe::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-        }
+        (None, Some(path)) => run::read_recipe_file(path)?,
         (None, None) => Recipe::default_shapes(),
     };
     if args.resume.is_none() {

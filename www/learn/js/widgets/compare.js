@@ -7,6 +7,13 @@ import { budgetRecipe, el } from '../ui.js';
 // Full SimCLR pipeline of the browser recipe, with one transform taken out.
 const SIMCLR_AUGMENT = { preset: 'simclr', variant: 'cifar', crop_scale: [0.5, 1.0], jitter: [0.8, 0.8, 0.8, 0.5], grayscale_p: 0.8 };
 
+// MoCo v2 at batch 16 with the browser SimCLR recipe's projector; `method` adds to its settings.
+const mocoAtBatch16 = (method, data) => ({
+  method: { name: 'moco_v2', projector: { dims: [256, 64] }, ...method },
+  train: { batch_size: 16 },
+  ...(data && { data }),
+});
+
 export const EXPERIMENTS = {
   families: {
     title: 'A pretext task, and two joint-embedding methods',
@@ -39,7 +46,7 @@ export const EXPERIMENTS = {
     runs: [256, 4096].map((q) => ({
       label: `queue ${q}`,
       base: 'simclr',
-      overrides: { method: { name: 'moco_v2', projector: { dims: [256, 64] }, queue_size: q }, train: { batch_size: 16 } },
+      overrides: mocoAtBatch16({ queue_size: q }),
     })),
     steps: 896,
   },
@@ -49,11 +56,7 @@ export const EXPERIMENTS = {
     runs: [0.99, 0].map((m) => ({
       label: `m = ${m}`,
       base: 'simclr',
-      overrides: {
-        method: { name: 'moco_v2', projector: { dims: [256, 64] }, queue_size: 4096, momentum: { base: m } },
-        train: { batch_size: 16 },
-        data: { augment: { ...SIMCLR_AUGMENT, jitter_p: 0, grayscale_p: 0 } },
-      },
+      overrides: mocoAtBatch16({ queue_size: 4096, momentum: { base: m } }, { augment: { ...SIMCLR_AUGMENT, jitter_p: 0, grayscale_p: 0 } }),
     })),
     steps: 640,
   },
