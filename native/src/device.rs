@@ -19,9 +19,24 @@ fn not_compiled(name: &str) -> anyhow::Error {
     )
 }
 
+/// burn's wgpu device, once it has run a kernel: without any adapter wgpu panics at the first
+/// operation, deep inside the training loop; here that becomes a message saying what to install.
 #[cfg(feature = "wgpu")]
 fn wgpu() -> Result<Device> {
-    Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice))
+    let device = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
+    let probe = device.clone();
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let works =
+        std::panic::catch_unwind(move || burn::tensor::Tensor::<1>::from_floats([1.0, 2.0], &probe).sum().into_scalar::<f32>() == 3.0);
+    std::panic::set_hook(report);
+    match works {
+        Ok(true) => Ok(device),
+        _ => bail!(
+            "--device wgpu: no GPU adapter works here (wgpu needs Vulkan, Metal, DX12 or OpenGL); \
+             on Linux without a GPU, Mesa's software Vulkan driver runs it slowly (Debian: apt-get install mesa-vulkan-drivers)"
+        ),
+    }
 }
 
 #[cfg(not(feature = "wgpu"))]

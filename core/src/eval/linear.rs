@@ -3,6 +3,7 @@
 //! standardised with the training set's statistics first, which makes one learning rate work
 //! across encoders.
 
+use burn::module::Param;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamWConfig, GradientsParams};
@@ -42,7 +43,7 @@ pub fn linear_probe(
     let standardise = |x: Tensor<2>| ((x.detach() - mean.clone()) / std.clone()).to_device(device);
     let (train, test) = (standardise(train), standardise(test));
     let [n, d] = train.dims();
-    let mut model: Linear = LinearConfig::new(d, classes).init(device);
+    let mut model = initial_classifier(d, classes, config.seed, device);
     let mut optim = AdamWConfig::new().with_weight_decay(config.weight_decay).init();
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let labels = Tensor::<1, Int>::from_data(TensorData::new(train_labels.iter().map(|&l| l as i64).collect::<Vec<_>>(), [n]), device);
@@ -65,6 +66,18 @@ pub fn linear_probe(
     }
     let scores: Vec<f32> = model.forward(test.detach()).into_data().try_to_vec().expect("f32 logits");
     accuracy(&scores, test_labels, classes)
+}
+
+/// The classifier before training, drawn on the host from `seed` as burn draws a `Linear`
+/// (uniform in ±1/√d), so that a probe reaches the same accuracy on every device.
+fn initial_classifier(d: usize, classes: usize, seed: u64, device: &Device) -> Linear {
+    let mut rng = Rng::from_key(&[seed, 1]);
+    let bound = 1.0 / (d as f32).sqrt();
+    let mut draw = |n: usize| (0..n).map(|_| rng.range(-bound, bound)).collect::<Vec<f32>>();
+    let mut linear = LinearConfig::new(d, classes).init(device);
+    linear.weight = Param::from_data(TensorData::new(draw(d * classes), [d, classes]), device);
+    linear.bias = Some(Param::from_data(TensorData::new(draw(classes), [classes]), device));
+    linear
 }
 
 #[cfg(test)]

@@ -25,9 +25,7 @@ use burn::module::{Module, Param};
 use burn::nn::attention::{MultiHeadAttention, MultiHeadAttentionConfig};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
-use burn::tensor::{Bool, Device, Distribution, Int, Tensor};
+use burn::tensor::{Bool, Device, Distribution, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
@@ -301,21 +299,56 @@ impl Vit {
 
 /// Position embeddings `[1, 1 + g², D]` learned for a `g × g` grid (class token first), resized
 /// bilinearly to an `h × w` grid; the class token's stays.
+///
+/// The resize is a matrix product with fixed interpolation weights, `[h·w, g²] × [g², D]`, equal
+/// to `interpolate(.., Bilinear, align_corners = false)`: burn's GPU backends have no backward
+/// pass for bilinear interpolation, and multi-crop trains on smaller grids than the learned one.
 pub fn resize_position_embeddings(pos: Tensor<3>, g: usize, h: usize, w: usize) -> Tensor<3> {
     if (h, w) == (g, g) {
         return pos;
     }
     let d = pos.dims()[2];
     let cls = pos.clone().slice([0..1, 0..1, 0..d]);
-    let grid = pos.slice([0..1, 1..1 + g * g, 0..d]).reshape([1, g, g, d]).permute([0, 3, 1, 2]);
-    let options = InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(false).with_output_size([h, w]);
-    let resized = interpolate(grid, options).permute([0, 2, 3, 1]).reshape([1, h * w, d]);
-    Tensor::cat(vec![cls, resized], 1)
+    let grid = pos.slice([0..1, 1..1 + g * g, 0..d]).reshape([g * g, d]);
+    let (rows, columns) = (bilinear_weights(g, h), bilinear_weights(g, w));
+    // Output patch (i, j) mixes input patch (a, b) with weight rows[i][a] · columns[j][b].
+    let mut weights = vec![0.0f32; h * w * g * g];
+    for (i, row) in rows.iter().enumerate() {
+        for (j, column) in columns.iter().enumerate() {
+            for (a, &ra) in row.iter().enumerate() {
+                for (b, &cb) in column.iter().enumerate() {
+                    weights[(i * w + j) * g * g + a * g + b] = ra * cb;
+                }
+            }
+        }
+    }
+    let weights = Tensor::<2>::from_data(TensorData::new(weights, [h * w, g * g]), &grid.device());
+    Tensor::cat(vec![cls, weights.matmul(grid).reshape([1, h * w, d])], 1)
+}
+
+/// One axis of bilinear resizing from `from` to `to` samples with half-pixel centres
+/// (`align_corners = false`, as PyTorch and burn): `to` rows of `from` weights, each row two
+/// neighbours' weights summing to 1.
+fn bilinear_weights(from: usize, to: usize) -> Vec<Vec<f32>> {
+    let scale = from as f64 / to as f64;
+    (0..to)
+        .map(|i| {
+            let source = ((i as f64 + 0.5) * scale - 0.5).max(0.0);
+            let low = (source.floor() as usize).min(from - 1);
+            let high = (low + 1).min(from - 1);
+            let fraction = (source - low as f64) as f32;
+            let mut row = vec![0.0f32; from];
+            row[low] += 1.0 - fraction;
+            row[high] += fraction;
+            row
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use burn::tensor::TensorData;
+    use burn::tensor::module::interpolate;
+    use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
     use super::*;
 
@@ -409,6 +442,22 @@ mod tests {
         let perturbed = images.slice_assign([1..2, 0..3, 4..16, 0..16], noise);
         let (again, _) = vit.forward_visible(perturbed, mask, 4);
         assert_eq!(max_abs_diff(tokens, again), 0.0);
+    }
+
+    #[test]
+    fn position_embedding_resize_equals_bilinear_interpolation() {
+        let device = Device::flex();
+        let (g, d) = (4, 3);
+        let pos = Tensor::<3>::random([1, 1 + g * g, d], Distribution::Normal(0.0, 1.0), &device);
+        for (h, w) in [(2, 2), (3, 3), (2, 5), (7, 7), (1, 1)] {
+            let grid = pos.clone().slice([0..1, 1..1 + g * g, 0..d]).reshape([1, g, g, d]).permute([0, 3, 1, 2]);
+            let options = InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(false).with_output_size([h, w]);
+            let expected = interpolate(grid, options).permute([0, 2, 3, 1]).reshape([1, h * w, d]);
+            let resized = resize_position_embeddings(pos.clone(), g, h, w);
+            assert_eq!(resized.dims(), [1, 1 + h * w, d]);
+            let error = max_abs_diff(resized.slice([0..1, 1..1 + h * w, 0..d]), expected);
+            assert!(error < 1e-6, "{g}×{g} → {h}×{w}: {error}");
+        }
     }
 
     #[test]
