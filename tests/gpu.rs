@@ -163,7 +163,9 @@ fn shapes_recipes() -> Vec<(String, Recipe)> {
     recipes
 }
 
-/// What one device did: the first step's gradients, both steps' numbers, the weights after.
+/// What one device did: the gradients at the starting weights (a pass of its own, as the trainer
+/// does not hand out gradients; like a step it advances queues, centres and BatchNorm statistics,
+/// alike on both devices), then two optimiser steps' numbers and the weights after them.
 struct Run {
     gradients: Vec<Vec<f32>>,
     stats: Vec<StepStats>,
