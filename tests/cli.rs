@@ -420,6 +420,12 @@ fn pretrain_errors_are_one_clear_line() {
     let o = jem(&["pretrain", "--device", "cuda", "--epochs", "1"]);
     assert!(!o.status.success(), "{}", stdout(&o));
     assert!(stderr(&o).contains("built without the 'cuda' backend") || cfg!(feature = "cuda"), "{}", stderr(&o));
+    for (devices, message) in
+        [(["cpu", "0,1"], "use it with --device wgpu or --device cuda"), (["wgpu", "x,0"], "'x' is not a device number")]
+    {
+        let o = jem(&["pretrain", "--epochs", "1", "--device", devices[0], "--devices", devices[1]]);
+        assert!(!o.status.success() && stderr(&o).contains(message), "{devices:?}: {}", stderr(&o));
+    }
     let o = jem(&["pretrain", "--data", "/no/such/dataset"]);
     assert!(!o.status.success() && stderr(&o).contains("/no/such/dataset"), "{}", stderr(&o));
     assert!(!stderr(&o).contains("panicked"));

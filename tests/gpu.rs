@@ -2,7 +2,8 @@
 //! small ResNet and a small ViT takes two training steps on burn's `wgpu` backend and on the CPU
 //! backend (jem's own kernels) from the same weights and the same batch; losses, loss terms,
 //! every parameter's gradient and the updated weights must agree. Evaluation (features, kNN,
-//! linear probe) likewise.
+//! linear probe) likewise. Data parallelism: a step split over two GPU devices against one
+//! device's step, and a run on two devices resumed on one.
 //!
 //! On a machine without a GPU, a software Vulkan driver runs the shaders: Mesa's lavapipe
 //! (Debian `mesa-vulkan-drivers`, which `.ci/run` installs). The tests say "skipped" when no
@@ -24,7 +25,7 @@ use jem_core::method::{Model, Progress};
 use jem_core::model::{BackboneConfig, Stem};
 use jem_core::recipe::Recipe;
 use jem_core::rng::Rng;
-use jem_core::train::{Schedule, StepStats, Trainer};
+use jem_core::train::{Schedule, StepStats, Trainer, data_parallel};
 
 /// Tolerances, relative (to the larger of the CPU's value and 1 for losses; to the CPU's norm
 /// over all parameters together for gradients and weights). The first step's loss is a forward
@@ -172,15 +173,55 @@ struct Run {
     weights: Vec<Vec<f32>>,
 }
 
-fn two_steps(recipe: &Recipe, model: Model, batch: &jem_core::data::batch::MultiViewBatch, device: &Device) -> Run {
+/// `devices`: what each step's batch is split over (none: no split); the model lives on `device`,
+/// the first of them.
+fn two_steps(recipe: &Recipe, model: Model, batch: &jem_core::data::batch::MultiViewBatch, device: &Device, devices: &[Device]) -> Run {
     let batch = batch.to_tensors(device);
     let schedule = Schedule { peak: 1e-3, min: 0.0, warmup_steps: 0, total_steps: 10, steps_per_epoch: 5 };
     let progress = Progress { step: 0, total_steps: 10, steps_per_epoch: 5 };
-    let out = model.step(&batch, &progress);
+    let out = data_parallel::over(devices, || model.step(&batch, &progress));
     let gradients = gradients(&model, &GradientsParams::from_grads(out.loss.backward(), &model));
-    let mut trainer = Trainer::new(model, &recipe.optimizer, schedule);
+    let mut trainer = Trainer::new(model, &recipe.optimizer, schedule).data_parallel(devices.to_vec());
     let stats = vec![trainer.step(&batch), trainer.step(&batch)];
     Run { gradients, stats, weights: weights(trainer.model()) }
+}
+
+/// The recipe's model on the CPU with perturbed vectors, the same on every call: two models from
+/// one seed rather than a clone, as a clone shares its running state (BatchNorm statistics,
+/// queues, DINO's centre) with the original.
+fn init(recipe: &Recipe, cpu: &Device) -> Model {
+    cpu.seed(0);
+    let model = recipe.method.init(&recipe.backbone, cpu).unwrap();
+    materialise(&model);
+    perturb_vectors(model)
+}
+
+/// Losses, loss terms, gradients and weights of a run on the GPU `g` against the CPU's `c`, within
+/// the tolerances above; what differs goes to `failures`.
+fn compare(what: &str, c: &Run, g: &Run, failures: &mut Vec<String>) {
+    let gradient_error = relative_error(&g.gradients, &c.gradients);
+    let weight_error = relative_error(&g.weights, &c.weights);
+    eprintln!(
+        "{what}: loss cpu {:.6}/{:.6} gpu {:.6}/{:.6}; gradients rel. error {gradient_error:.1e}, weights after 2 steps {weight_error:.1e}",
+        c.stats[0].loss, c.stats[1].loss, g.stats[0].loss, g.stats[1].loss
+    );
+    for (step, (cs, gs)) in c.stats.iter().zip(&g.stats).enumerate() {
+        let tolerance = if step == 0 { FIRST_LOSS_TOLERANCE } else { SECOND_LOSS_TOLERANCE };
+        if !close(gs.loss, cs.loss, tolerance) {
+            failures.push(format!("{what}: step {step} loss {} on the GPU, {} on the CPU", gs.loss, cs.loss));
+        }
+        for ((term, cv), (_, gv)) in cs.terms.iter().zip(&gs.terms) {
+            if !close(*gv, *cv, tolerance) {
+                failures.push(format!("{what}: step {step} term {term} {gv} on the GPU, {cv} on the CPU"));
+            }
+        }
+    }
+    if gradient_error > GRADIENT_TOLERANCE {
+        failures.push(format!("{what}: gradients differ by {gradient_error:.1e} (relative)"));
+    }
+    if weight_error > WEIGHT_TOLERANCE {
+        failures.push(format!("{what}: weights after two steps differ by {weight_error:.1e} (relative)"));
+    }
 }
 
 #[test]
@@ -197,44 +238,94 @@ fn every_method_trains_the_same_on_the_gpu_as_on_the_cpu() {
             let augment = recipe.data.augment.build(32, 32).unwrap();
             recipe.check_views(&augment).unwrap();
             let batch = augment_batch(&augment, &shapes, &indices, 0, 0).unwrap();
-            // Two models from one seed rather than a clone: a clone shares its running state
-            // (BatchNorm statistics, queues, DINO's centre) with the original.
-            let init = || {
-                cpu.seed(0);
-                let model = recipe.method.init(&recipe.backbone, &cpu).unwrap();
-                materialise(&model);
-                perturb_vectors(model)
-            };
-            let (model, on_gpu) = (init(), init().fork(&gpu));
+            let (model, on_gpu) = (init(&recipe, &cpu), init(&recipe, &cpu).fork(&gpu));
             assert_eq!(weights(&model), weights(&on_gpu), "{name}: the two models start from different weights");
-            let (c, g) = (two_steps(&recipe, model, &batch, &cpu), two_steps(&recipe, on_gpu, &batch, &gpu));
-            let what = format!("{name} with {}", recipe.backbone.arch);
-            let gradient_error = relative_error(&g.gradients, &c.gradients);
-            let weight_error = relative_error(&g.weights, &c.weights);
-            eprintln!(
-                "{what}: loss cpu {:.6}/{:.6} gpu {:.6}/{:.6}; gradients rel. error {gradient_error:.1e}, weights after 2 steps {weight_error:.1e}",
-                c.stats[0].loss, c.stats[1].loss, g.stats[0].loss, g.stats[1].loss
-            );
-            for (step, (cs, gs)) in c.stats.iter().zip(&g.stats).enumerate() {
-                let tolerance = if step == 0 { FIRST_LOSS_TOLERANCE } else { SECOND_LOSS_TOLERANCE };
-                if !close(gs.loss, cs.loss, tolerance) {
-                    failures.push(format!("{what}: step {step} loss {} on the GPU, {} on the CPU", gs.loss, cs.loss));
-                }
-                for ((term, cv), (_, gv)) in cs.terms.iter().zip(&gs.terms) {
-                    if !close(*gv, *cv, tolerance) {
-                        failures.push(format!("{what}: step {step} term {term} {gv} on the GPU, {cv} on the CPU"));
-                    }
-                }
-            }
-            if gradient_error > GRADIENT_TOLERANCE {
-                failures.push(format!("{what}: gradients differ by {gradient_error:.1e} (relative)"));
-            }
-            if weight_error > WEIGHT_TOLERANCE {
-                failures.push(format!("{what}: weights after two steps differ by {weight_error:.1e} (relative)"));
-            }
+            let (c, g) = (two_steps(&recipe, model, &batch, &cpu, &[]), two_steps(&recipe, on_gpu, &batch, &gpu, &[]));
+            compare(&format!("{name} with {}", recipe.backbone.arch), &c, &g, &mut failures);
         }
     }
     assert!(failures.is_empty(), "the GPU path differs from the CPU path:\n{}", failures.join("\n"));
+}
+
+/// Data parallelism across two GPU devices (the default adapter and wgpu's CPU-type adapter, both
+/// lavapipe here: two devices with their own memory and queues) against one CPU device: SimCLR
+/// (global negatives), VICReg (batch statistics) and BYOL (momentum target). With the ViT the split
+/// step must equal the whole batch's step; with the ResNet, whose BatchNorm normalises each shard
+/// by itself, it must equal the same split on the CPU.
+#[test]
+fn two_gpu_devices_take_the_step_of_one_device() {
+    let _serial = one_at_a_time();
+    let Some(gpu) = gpu() else { return };
+    let second = Device::wgpu(DeviceKind::Cpu);
+    if std::panic::catch_unwind(|| Tensor::<1>::from_floats([1.0, 2.0], &second).sum().into_scalar::<f32>()).is_err() {
+        eprintln!("skipped: wgpu has only one device here");
+        return;
+    }
+    let (cpu, gpus) = (Device::flex().autodiff(), [gpu.autodiff(), second.autodiff()]);
+    let shapes = Shapes::new(32, 0).dataset(16, Split::Train);
+    let indices: Vec<usize> = (0..16).collect();
+    let mut failures = Vec::new();
+    for (name, mut recipe) in shapes_recipes().into_iter().filter(|(name, _)| ["simclr", "vicreg", "byol"].contains(&name.as_str())) {
+        for backbone in small_backbones(&recipe) {
+            recipe.backbone = backbone;
+            let augment = recipe.data.augment.build(32, 32).unwrap();
+            let batch = augment_batch(&augment, &shapes, &indices, 0, 0).unwrap();
+            let cpu_split: &[Device] = if recipe.backbone.arch == "vit" { &[] } else { &[cpu.clone(), cpu.clone()] };
+            let c = two_steps(&recipe, init(&recipe, &cpu), &batch, &cpu, cpu_split);
+            let g = two_steps(&recipe, init(&recipe, &cpu).fork(&gpus[0]), &batch, &gpus[0], &gpus);
+            compare(&format!("{name} with {} on two GPU devices", recipe.backbone.arch), &c, &g, &mut failures);
+        }
+    }
+    assert!(failures.is_empty(), "the data-parallel step differs from the one-device step:\n{}", failures.join("\n"));
+}
+
+/// A run split over two GPU devices, stopped after three steps, resumes on one device: the
+/// checkpoint holds one model whatever the device count.
+#[test]
+fn a_run_on_two_devices_resumes_on_one() {
+    let _serial = one_at_a_time();
+    if gpu().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../recipes/shapes/vicreg.toml"))
+        .unwrap()
+        .replace("width = 16", "width = 4")
+        .replace("epochs = 30", "epochs = 2")
+        .replace("batch_size = 128", "batch_size = 16")
+        .replace("shapes_count = 4096", "shapes_count = 64")
+        .replace("checkpoint_every = 10", "checkpoint_every = 1");
+    std::fs::write(dir.path().join("vicreg.toml"), recipe).unwrap();
+    let run = dir.path().join("run");
+    let jem = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_jem")).args(args).output().unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(o.status.success(), "jem {args:?}: {out}{}", String::from_utf8_lossy(&o.stderr));
+        out
+    };
+    let recipe = dir.path().join("vicreg.toml");
+    let (recipe, run_path) = (recipe.to_str().unwrap(), run.to_str().unwrap());
+    let out = jem(&[
+        "pretrain",
+        "--recipe",
+        recipe,
+        "--out",
+        run_path,
+        "--device",
+        "wgpu",
+        "--devices",
+        "default,cpu",
+        "--quiet",
+        "--stop-after",
+        "3",
+    ]);
+    assert!(out.contains("wgpu devices default,cpu") && out.contains("interrupted after step 3"), "{out}");
+    let out = jem(&["pretrain", "--resume", run_path, "--device", "wgpu", "--quiet"]);
+    assert!(out.contains("at epoch 0 (step 3)") && out.contains("epoch 2/2"), "{out}");
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let steps: Vec<&str> = metrics.lines().filter(|l| l.contains("\"step\"")).collect();
+    assert_eq!(steps.len(), 8, "3 steps on two devices, 5 on one: {metrics}");
+    assert!(steps[3].contains("\"step\":3"), "{}", steps[3]);
 }
 
 #[test]

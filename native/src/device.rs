@@ -1,4 +1,5 @@
-//! Choosing the compute device: `--device cpu|wgpu|cuda`.
+//! Choosing the compute device: `--device cpu|wgpu|cuda`, and for data-parallel training
+//! `--devices` (which of that backend's devices).
 
 use anyhow::{Result, bail};
 use burn::tensor::Device;
@@ -7,10 +8,45 @@ use burn::tensor::Device;
 pub fn parse(name: &str) -> Result<Device> {
     match name {
         "cpu" => Ok(Device::flex()),
-        "wgpu" => wgpu(),
-        "cuda" => cuda(),
+        "wgpu" => wgpu(WgpuDevice::Default),
+        "cuda" => cuda(0),
         other => bail!("unknown --device '{other}'; choose cpu, wgpu or cuda"),
     }
+}
+
+/// The devices of `--devices` (a comma-separated list) on backend `name`: CUDA ordinals
+/// (`0,1,2,3`); for wgpu the index of a discrete GPU, `default` (wgpu's choice) or `cpu` (a
+/// software adapter such as Mesa's lavapipe, a device of its own beside `default`).
+pub fn parse_list(name: &str, list: &str) -> Result<Vec<Device>> {
+    let devices = list
+        .split(',')
+        .map(|item| {
+            let item = item.trim();
+            let index = || item.parse::<usize>().map_err(|_| anyhow::anyhow!("--devices: '{item}' is not a device number"));
+            match name {
+                "cuda" => cuda(index()?),
+                "wgpu" => wgpu(match item {
+                    "default" => WgpuDevice::Default,
+                    "cpu" => WgpuDevice::Cpu,
+                    _ => WgpuDevice::Discrete(index()?),
+                }),
+                "cpu" => bail!("--devices splits batches over GPUs: use it with --device wgpu or --device cuda"),
+                other => bail!("unknown --device '{other}'; choose cpu, wgpu or cuda"),
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for (i, device) in devices.iter().enumerate() {
+        anyhow::ensure!(!devices[..i].contains(device), "--devices {list}: a device is listed twice");
+    }
+    Ok(devices)
+}
+
+/// Which wgpu device.
+#[cfg_attr(not(feature = "wgpu"), allow(dead_code))]
+enum WgpuDevice {
+    Default,
+    Cpu,
+    Discrete(usize),
 }
 
 fn not_compiled(name: &str) -> anyhow::Error {
@@ -22,8 +58,14 @@ fn not_compiled(name: &str) -> anyhow::Error {
 /// burn's wgpu device, once it has run a kernel: without any adapter wgpu panics at the first
 /// operation, deep inside the training loop; here that becomes a message saying what to install.
 #[cfg(feature = "wgpu")]
-fn wgpu() -> Result<Device> {
-    let device = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
+fn wgpu(which: WgpuDevice) -> Result<Device> {
+    use burn::tensor::DeviceKind;
+    let (kind, name) = match which {
+        WgpuDevice::Default => (DeviceKind::DefaultDevice, String::new()),
+        WgpuDevice::Cpu => (DeviceKind::Cpu, " (the software adapter)".into()),
+        WgpuDevice::Discrete(index) => (DeviceKind::DiscreteGpu(index), format!(" (discrete GPU {index})")),
+    };
+    let device = Device::wgpu(kind);
     let probe = device.clone();
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
@@ -33,23 +75,23 @@ fn wgpu() -> Result<Device> {
     match works {
         Ok(true) => Ok(device),
         _ => bail!(
-            "--device wgpu: no GPU adapter works here (wgpu needs Vulkan, Metal, DX12 or OpenGL); \
+            "--device wgpu{name}: no such GPU adapter works here (wgpu needs Vulkan, Metal, DX12 or OpenGL); \
              on Linux without a GPU, Mesa's software Vulkan driver runs it slowly (Debian: apt-get install mesa-vulkan-drivers)"
         ),
     }
 }
 
 #[cfg(not(feature = "wgpu"))]
-fn wgpu() -> Result<Device> {
+fn wgpu(_: WgpuDevice) -> Result<Device> {
     Err(not_compiled("wgpu"))
 }
 
 #[cfg(feature = "cuda")]
-fn cuda() -> Result<Device> {
-    Ok(Device::cuda(0))
+fn cuda(index: usize) -> Result<Device> {
+    Ok(Device::cuda(index))
 }
 
 #[cfg(not(feature = "cuda"))]
-fn cuda() -> Result<Device> {
+fn cuda(_: usize) -> Result<Device> {
     Err(not_compiled("cuda"))
 }

@@ -135,12 +135,14 @@ pub enum Backbone {
 }
 
 impl Backbone {
+    /// Pooled features of `images`; inside a data-parallel step the batch is split over the
+    /// devices (see [`crate::train::data_parallel`]).
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        match self {
+        crate::train::data_parallel::split_forward(self, images, |backbone, images| match backbone {
             Backbone::ResNet(m) => m.forward(images),
             Backbone::ConvNet(m) => m.forward(images),
             Backbone::Vit(m) => m.forward(images),
-        }
+        })
     }
 
     /// The ViT, for methods that work on its tokens.

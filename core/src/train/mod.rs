@@ -1,6 +1,7 @@
 //! The training step shared by the native trainer and the browser: forward the method, back-
 //! propagate, step the optimiser with the scheduled learning rate, and report what happened.
 
+pub mod data_parallel;
 pub mod optim;
 pub mod schedule;
 
@@ -9,7 +10,7 @@ pub use schedule::Schedule;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 
 use crate::data::batch::TensorBatch;
 use crate::eval::monitor::normalized_dimension_std;
@@ -41,11 +42,13 @@ pub struct Trainer {
     pub schedule: Schedule,
     /// Steps taken so far.
     pub step: usize,
+    /// The devices each step's batch is split over (the model on the first); empty: no split.
+    devices: Vec<Device>,
 }
 
 impl Trainer {
     pub fn new(model: Model, optimizer: &OptimizerConfig, schedule: Schedule) -> Self {
-        Self { model: Some(model), optimizer: optimizer.init(), schedule, step: 0 }
+        Self { model: Some(model), optimizer: optimizer.init(), schedule, step: 0, devices: Vec::new() }
     }
 
     pub fn model(&self) -> &Model {
@@ -54,6 +57,13 @@ impl Trainer {
 
     pub fn into_model(self) -> Model {
         self.model.expect("the model is only taken during a step")
+    }
+
+    /// Splits every step's batch over `devices` (autodiff devices; the model must live on the
+    /// first): see [`data_parallel`].
+    pub fn data_parallel(mut self, devices: Vec<Device>) -> Self {
+        self.devices = devices;
+        self
     }
 
     /// The optimiser (for checkpoints).
@@ -83,7 +93,7 @@ impl Trainer {
     pub fn step_deferred(&mut self, batch: &TensorBatch) -> PendingStats {
         let model = self.model.take().expect("the model is only taken during a step");
         let progress = self.progress();
-        let out = model.step(batch, &progress);
+        let out = data_parallel::over(&self.devices, || model.step(batch, &progress));
         // Every logged number in one tensor, so that reading them is one transfer.
         let mut logged = vec![out.loss.clone().detach().inner()];
         logged.extend(out.terms.iter().map(|(_, t)| t.clone().detach().inner()));

@@ -53,6 +53,11 @@ pub struct Args {
     /// cpu, wgpu or cuda (GPU backends need the matching cargo feature).
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Split every batch over these devices of --device's backend (data parallelism on one
+    /// machine; the model lives on the first): CUDA ordinals `0,1,2,3`; for wgpu discrete GPU
+    /// indices, `default` or `cpu` (a software adapter).
+    #[arg(long, value_name = "LIST")]
+    devices: Option<String>,
     /// Run folder. Default: runs/<method>-<dataset>-<time>.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -276,7 +281,11 @@ impl Session {
     /// baseline at random init.
     fn set_up(args: &Args) -> Result<Self> {
         let recipe = build_recipe(args)?;
-        let device = device::parse(&args.device)?;
+        let devices = match &args.devices {
+            Some(list) => device::parse_list(&args.device, list)?,
+            None => vec![device::parse(&args.device)?],
+        };
+        let device = devices[0].clone();
         let train_device = device.clone().autodiff();
         train_device.seed(recipe.train.seed);
         let (train, test) = open_datasets(&recipe, args.limit)?;
@@ -286,6 +295,9 @@ impl Session {
         let model = recipe.method.init(&recipe.backbone, &train_device)?;
         let steps_per_epoch = train.len() / recipe.train.batch_size;
         let mut trainer = Trainer::new(model, &recipe.optimizer, recipe.train.schedule(steps_per_epoch));
+        if devices.len() > 1 {
+            trainer = trainer.data_parallel(devices.iter().map(|d| d.clone().autodiff()).collect());
+        }
         let (dir, start, last_checkpoint) = match &args.resume {
             Some(run_path) => {
                 let (run_dir, checkpoint, position) = checkpoints::restore(&mut trainer, &recipe, run_path, &train_device)?;
@@ -308,7 +320,10 @@ impl Session {
             if recipe.train.epochs == 1 { "" } else { "s" },
             steps_per_epoch,
             recipe.optimizer.name(),
-            args.device,
+            match &args.devices {
+                Some(list) => format!("{} devices {list}", args.device),
+                None => args.device.clone(),
+            },
         );
         println!("run folder: {}", dir.display());
 
