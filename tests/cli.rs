@@ -426,6 +426,11 @@ fn pretrain_errors_are_one_clear_line() {
         let o = jem(&["pretrain", "--epochs", "1", "--device", devices[0], "--devices", devices[1]]);
         assert!(!o.status.success() && stderr(&o).contains(message), "{devices:?}: {}", stderr(&o));
     }
+    let half_mae = dir.path().join("mae-f16.toml");
+    fs::write(&half_mae, fs::read_to_string(tiny_recipe(dir.path(), "mae")).unwrap().replace("seed = 0", "seed = 0\nprecision = \"f16\""))
+        .unwrap();
+    let o = jem(&["pretrain", "--recipe", half_mae.to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("mae computes in f32 only"), "{}", stderr(&o));
     let o = jem(&["pretrain", "--data", "/no/such/dataset"]);
     assert!(!o.status.success() && stderr(&o).contains("/no/such/dataset"), "{}", stderr(&o));
     assert!(!stderr(&o).contains("panicked"));

@@ -3,7 +3,8 @@
 //! backend (jem's own kernels) from the same weights and the same batch; losses, loss terms,
 //! every parameter's gradient and the updated weights must agree. Evaluation (features, kNN,
 //! linear probe) likewise. Data parallelism: a step split over two GPU devices against one
-//! device's step, and a run on two devices resumed on one.
+//! device's step, and a run on two devices resumed on one. Mixed precision: an f16 step against
+//! the f32 step.
 //!
 //! On a machine without a GPU, a software Vulkan driver runs the shaders: Mesa's lavapipe
 //! (Debian `mesa-vulkan-drivers`, which `.ci/run` installs). The tests say "skipped" when no
@@ -13,7 +14,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, DeviceKind, Tensor, TensorData};
+use burn::tensor::{DType, Device, DeviceKind, Tensor, TensorData};
 use jem_core::augment::{Normalize, ViewTransform};
 use jem_core::data::Split;
 use jem_core::data::batch::augment_batch;
@@ -25,7 +26,7 @@ use jem_core::method::{Model, Progress};
 use jem_core::model::{BackboneConfig, Stem};
 use jem_core::recipe::Recipe;
 use jem_core::rng::Rng;
-use jem_core::train::{Schedule, StepStats, Trainer, data_parallel};
+use jem_core::train::{Precision, Schedule, StepStats, Trainer, data_parallel};
 
 /// Tolerances, relative (to the larger of the CPU's value and 1 for losses; to the CPU's norm
 /// over all parameters together for gradients and weights). The first step's loss is a forward
@@ -326,6 +327,79 @@ fn a_run_on_two_devices_resumes_on_one() {
     let steps: Vec<&str> = metrics.lines().filter(|l| l.contains("\"step\"")).collect();
     assert_eq!(steps.len(), 8, "3 steps on two devices, 5 on one: {metrics}");
     assert!(steps[3].contains("\"step\":3"), "{}", steps[3]);
+}
+
+/// Mixed precision on the GPU: an f16 step (with its loss scale) against the f32 step on the same
+/// device, from the same weights, for a contrastive and a non-contrastive method; the weights
+/// stay f32. Tolerances as for bf16 on the CPU (`core/src/train/precision.rs`), where f16's 11
+/// significant bits do better.
+#[test]
+fn an_f16_step_on_the_gpu_is_the_f32_step_to_f16_precision() {
+    let _serial = one_at_a_time();
+    let Some(gpu) = gpu() else { return };
+    let (cpu, gpu) = (Device::flex().autodiff(), gpu.autodiff());
+    if let Err(e) = Precision::F16.check(&gpu) {
+        eprintln!("skipped: {e}");
+        return;
+    }
+    let shapes = Shapes::new(32, 0).dataset(16, Split::Train);
+    let indices: Vec<usize> = (0..16).collect();
+    let mut failures = Vec::new();
+    for (name, mut recipe) in shapes_recipes().into_iter().filter(|(name, _)| ["simclr", "vicreg"].contains(&name.as_str())) {
+        for backbone in small_backbones(&recipe) {
+            recipe.backbone = backbone;
+            let augment = recipe.data.augment.build(32, 32).unwrap();
+            let batch = augment_batch(&augment, &shapes, &indices, 0, 0).unwrap().to_tensors(&gpu);
+            let step = |precision: Precision| {
+                let schedule = Schedule { peak: 1e-3, min: 0.0, warmup_steps: 0, total_steps: 10, steps_per_epoch: 5 };
+                let mut trainer = Trainer::new(init(&recipe, &cpu).fork(&gpu), &recipe.optimizer, schedule).precision(precision);
+                // A scale at which the first step's gradients fit f16 (the default, 2¹⁶, skips
+                // steps until it has halved enough: see the loss scale's own test).
+                trainer.loss_scale.scale = LOSS_SCALE;
+                let stats = trainer.step(&batch);
+                assert_eq!(trainer.loss_scale.scale, LOSS_SCALE, "the step was applied");
+                (stats, weights(trainer.model()), dtypes(trainer.model()))
+            };
+            let ((exact, exact_weights, _), (half, half_weights, half_dtypes)) = (step(Precision::F32), step(Precision::F16));
+            let what = format!("{name} with {}", recipe.backbone.arch);
+            let weight_error = relative_error(&half_weights, &exact_weights);
+            eprintln!(
+                "{what}: loss f32 {} f16 {}; gradient norm f32 {} f16 {}; weights after a step {weight_error:.1e}",
+                exact.loss, half.loss, exact.grad_norm, half.grad_norm
+            );
+            if !close(half.loss, exact.loss, HALF_LOSS_TOLERANCE) {
+                failures.push(format!("{what}: loss {} in f16, {} in f32", half.loss, exact.loss));
+            }
+            if !((half.grad_norm - exact.grad_norm) / exact.grad_norm).abs().lt(&HALF_GRADIENT_NORM_TOLERANCE) {
+                failures.push(format!("{what}: gradient norm {} in f16, {} in f32", half.grad_norm, exact.grad_norm));
+            }
+            if weight_error > HALF_WEIGHT_TOLERANCE {
+                failures.push(format!("{what}: weights after a step differ by {weight_error:.1e}"));
+            }
+            if half_dtypes.iter().any(|d| *d != DType::F32) {
+                failures.push(format!("{what}: weights in {half_dtypes:?} after an f16 step, not f32"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "the f16 step differs from the f32 step:\n{}", failures.join("\n"));
+}
+
+const LOSS_SCALE: f32 = 256.0;
+const HALF_LOSS_TOLERANCE: f64 = 1e-2;
+const HALF_GRADIENT_NORM_TOLERANCE: f32 = 0.1;
+const HALF_WEIGHT_TOLERANCE: f64 = 2e-2;
+
+/// Every float parameter's type.
+fn dtypes<M: Module>(module: &M) -> Vec<DType> {
+    struct Collect(Vec<DType>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.val().dtype());
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    module.visit(&mut collect);
+    collect.0
 }
 
 #[test]

@@ -33,7 +33,7 @@ use crate::augment::{MaskKind, Masking, MultiViewAugment, Preset, Resolution, Vi
 use crate::config::ConfigError;
 use crate::method::MethodConfig;
 use crate::model::BackboneConfig;
-use crate::train::{OptimizerConfig, Schedule};
+use crate::train::{OptimizerConfig, Precision, Schedule};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,6 +69,14 @@ pub struct TrainConfig {
     /// How many checkpoints a run keeps (the newest); 0 keeps all.
     #[serde(default = "default_keep_checkpoints")]
     pub keep_checkpoints: usize,
+    /// `f32`, or mixed precision: `bf16` or `f16` forward and backward passes with f32 weights
+    /// (see [`crate::train::precision`]).
+    #[serde(default, skip_serializing_if = "is_f32")]
+    pub precision: Precision,
+}
+
+fn is_f32(precision: &Precision) -> bool {
+    *precision == Precision::F32
 }
 
 impl TrainConfig {
@@ -319,6 +327,13 @@ impl Recipe {
         }
         if self.backbone.width == 0 {
             return Err(ConfigError::Value("backbone.width must be at least 1".into()));
+        }
+        if t.precision != Precision::F32 && self.method.needs_masks() {
+            return Err(ConfigError::Value(format!(
+                "train.precision = \"{}\": {} computes in f32 only (its masked-token path has no half-precision casts); set precision = \"f32\"",
+                t.precision.name(),
+                self.method.name()
+            )));
         }
         self.method.validate(t.batch_size)
     }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::momentum::{MomentumConfig, ema_update, target_copy};
 use super::{Method, MethodSettings, Progress, StepOutput, encode_views, global_views, joint_views};
+use crate::train::precision::at_edges;
 use crate::config::{ConfigError, at_least_one, positive};
 use crate::data::batch::TensorBatch;
 use crate::loss::{DinoTemperature, dino_center, dino_loss, dino_teacher_entropy, l2_normalize};
@@ -52,16 +53,18 @@ pub struct DinoHead {
 }
 
 impl DinoHead {
+    /// `[N, in] → [N, K]` scores, in f32 (see [`crate::train::precision`]).
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let last_hidden = self.layers.len() - 1;
-        let mut x = x;
-        for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(x);
-            if i < last_hidden {
-                x = gelu(x);
+        at_edges(self, x, |mut x| {
+            let last_hidden = self.layers.len() - 1;
+            for (i, layer) in self.layers.iter().enumerate() {
+                x = layer.forward(x);
+                if i < last_hidden {
+                    x = gelu(x);
+                }
             }
-        }
-        l2_normalize(x).matmul(l2_normalize(self.last.val()).transpose())
+            l2_normalize(x).matmul(l2_normalize(self.last.val()).transpose())
+        })
     }
 }
 

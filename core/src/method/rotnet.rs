@@ -13,6 +13,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::{Method, MethodSettings, Progress, StepOutput};
+use crate::train::precision::at_edges;
 use crate::config::ConfigError;
 use crate::data::batch::TensorBatch;
 use crate::model::Backbone;
@@ -68,7 +69,7 @@ impl Method for RotNet {
         let n = view.dims()[0];
         let (images, labels) = rotations(view);
         let features = self.backbone.forward(images);
-        let logits = self.head.forward(features.clone());
+        let logits = at_edges(&self.head, features.clone(), |x| self.head.forward(x));
         let loss = CrossEntropyLossConfig::new().init(&logits.device()).forward(logits, labels);
         StepOutput { terms: vec![("rotation", loss.clone())], loss, embedding: features.narrow(0, 0, n) }
     }

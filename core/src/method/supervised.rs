@@ -9,6 +9,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::{Method, MethodSettings, Progress, StepOutput};
+use crate::train::precision::at_edges;
 use crate::config::{ConfigError, at_least_one};
 use crate::data::batch::TensorBatch;
 use crate::model::Backbone;
@@ -52,7 +53,7 @@ impl Method for Supervised {
     fn step(&self, batch: &TensorBatch, _progress: &Progress) -> StepOutput {
         let labels = batch.labels.as_ref().expect("the supervised baseline needs a labelled dataset (checked before training)");
         let features = self.backbone.forward(batch.views[0].clone());
-        let logits = self.classifier.forward(features.clone());
+        let logits = at_edges(&self.classifier, features.clone(), |x| self.classifier.forward(x));
         let device = logits.device();
         let targets =
             Tensor::<1, Int>::from_data(TensorData::new(labels.iter().map(|&l| l as i64).collect::<Vec<_>>(), [labels.len()]), &device);

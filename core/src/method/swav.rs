@@ -98,10 +98,12 @@ impl Method for Swav {
         let globals = global_views(views).min(2);
         let batch = views[0].dims()[0];
         let z = encode_views(views, |x| l2_normalize(self.projector.forward(self.backbone.forward(x))));
+        // In f32 also in a half-precision step: the scores feed Sinkhorn's exponentials.
         let prototypes = match progress.epoch() < c.freeze_prototypes_epochs {
             true => self.prototypes.val().detach(),
             false => self.prototypes.val(),
-        };
+        }
+        .cast(burn::tensor::DType::F32);
         let scores: Vec<Tensor<2>> = z.iter().map(|z| z.clone().matmul(prototypes.clone().transpose())).collect();
 
         // The queue is filled one batch per step from `queue_start_epoch` on; use it once full.

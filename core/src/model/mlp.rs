@@ -8,6 +8,16 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::train::precision::at_edges;
+
+/// BatchNorm over `[N, D]`, in f32 when `x` is in a half type (its statistics need the range).
+fn batch_norm(norm: &BatchNorm, x: Tensor<2>) -> Tensor<2> {
+    match jem_kernels::norm::half(&x) {
+        Some(dtype) => jem_kernels::norm::in_f32(norm).forward(x.cast(burn::tensor::DType::F32)).cast(dtype),
+        None => norm.forward(x),
+    }
+}
+
 /// Normalisation after the last layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -85,16 +95,19 @@ pub struct Mlp {
 }
 
 impl Mlp {
+    /// `[N, in] → [N, out]`, in the parameters' type inside and f32 out (see
+    /// [`crate::train::precision`]).
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let mut x = x;
-        for (layer, norm) in self.layers.iter().zip(&self.norms) {
-            x = relu(norm.forward(layer.forward(x)));
-        }
-        x = self.layers.last().expect("at least one layer").forward(x);
-        match &self.last_norm {
-            Some(norm) => norm.forward(x),
-            None => x,
-        }
+        at_edges(self, x, |mut x| {
+            for (layer, norm) in self.layers.iter().zip(&self.norms) {
+                x = relu(batch_norm(norm, layer.forward(x)));
+            }
+            x = self.layers.last().expect("at least one layer").forward(x);
+            match &self.last_norm {
+                Some(norm) => batch_norm(norm, x),
+                None => x,
+            }
+        })
     }
 }
 

@@ -135,13 +135,16 @@ pub enum Backbone {
 }
 
 impl Backbone {
-    /// Pooled features of `images`; inside a data-parallel step the batch is split over the
+    /// Pooled features of `images`, in f32 (a half-precision backbone computes in its type, see
+    /// [`crate::train::precision`]); inside a data-parallel step the batch is split over the
     /// devices (see [`crate::train::data_parallel`]).
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        crate::train::data_parallel::split_forward(self, images, |backbone, images| match backbone {
-            Backbone::ResNet(m) => m.forward(images),
-            Backbone::ConvNet(m) => m.forward(images),
-            Backbone::Vit(m) => m.forward(images),
+        crate::train::data_parallel::split_forward(self, images, |backbone, images| {
+            crate::train::precision::at_edges(backbone, images, |images| match backbone {
+                Backbone::ResNet(m) => m.forward(images),
+                Backbone::ConvNet(m) => m.forward(images),
+                Backbone::Vit(m) => m.forward(images),
+            })
         })
     }
 

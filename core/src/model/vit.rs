@@ -322,7 +322,7 @@ pub fn resize_position_embeddings(pos: Tensor<3>, g: usize, h: usize, w: usize) 
             }
         }
     }
-    let weights = Tensor::<2>::from_data(TensorData::new(weights, [h * w, g * g]), &grid.device());
+    let weights = Tensor::<2>::from_data(TensorData::new(weights, [h * w, g * g]), &grid.device()).cast(grid.dtype());
     Tensor::cat(vec![cls, weights.matmul(grid).reshape([1, h * w, d])], 1)
 }
 

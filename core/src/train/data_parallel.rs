@@ -81,15 +81,15 @@ pub(crate) fn split_forward<M: Module>(module: &M, images: Tensor<4>, forward: i
 
 #[cfg(test)]
 mod tests {
-    use burn::module::{ModuleVisitor, Param};
     use burn::optim::GradientsParams;
     use burn::tensor::TensorData;
 
     use super::*;
     use crate::data::batch::TensorBatch;
-    use crate::method::{MethodConfig, Progress};
+    use crate::method::{MethodConfig, Model, Progress};
     use crate::model::BackboneConfig;
     use crate::rng::Rng;
+    use crate::train::testing::{relative_error, values};
     use crate::train::{OptimizerConfig, Schedule, Trainer};
 
     #[test]
@@ -111,38 +111,20 @@ mod tests {
         assert!(DEVICES.with(|d| d.borrow().is_empty()));
     }
 
-    /// Every float parameter's values, or its gradient (empty where it has none), in visiting order.
-    fn values<M: Module>(module: &M, grads: Option<&GradientsParams>) -> Vec<f32> {
-        struct Collect<'a>(Option<&'a GradientsParams>, Vec<f32>);
-        impl ModuleVisitor for Collect<'_> {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                let value = match self.0 {
-                    None => Some(param.val().inner()),
-                    Some(grads) => grads.get::<D>(param.id),
-                };
-                self.1.extend(value.map(|v| v.into_data().try_to_vec::<f32>().unwrap()).unwrap_or_default());
-            }
-        }
-        let mut collect = Collect(grads, Vec::new());
-        module.visit(&mut collect);
-        collect.1
-    }
-
-    fn relative_error(a: &[f32], b: &[f32]) -> f64 {
-        assert_eq!(a.len(), b.len());
-        let diff: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum();
-        let norm: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
-        (diff / norm).sqrt()
-    }
-
-    /// The first step's loss and gradients, and the weights after two optimiser steps, of a
-    /// two-block ViT trained with `method` on one batch split over `devices`.
-    fn two_steps(method: &str, devices: &[Device]) -> (f32, Vec<f32>, Vec<f32>) {
-        let device = Device::flex().autodiff();
+    /// A two-block ViT with `method` (TOML), its parameters drawn.
+    fn model(method: &str, device: &Device) -> Model {
         let method: MethodConfig = toml::from_str(method).unwrap();
         let vit = BackboneConfig { arch: "vit".into(), width: 32, depth: 2, heads: 2, patch_size: 4, image_size: 16, ..Default::default() };
-        device.seed(0);
-        let model = method.init(&vit, &device).unwrap();
+        let model = method.init(&vit, device).unwrap();
+        values(&model, None);
+        model
+    }
+
+    /// The first step's loss and gradients, and the weights after two optimiser steps, of `model`
+    /// trained on one batch split over `devices`. (Each run gets a clone of one model rather
+    /// than a model from one seed: tests running beside this one draw from the same generator.)
+    fn two_steps(model: Model, devices: &[Device]) -> (f32, Vec<f32>, Vec<f32>) {
+        let device = Device::flex().autodiff();
         let mut rng = Rng::new(3);
         let mut view = || {
             let pixels: Vec<f32> = (0..8 * 3 * 16 * 16).map(|_| rng.range(-1.0, 1.0)).collect();
@@ -152,13 +134,13 @@ mod tests {
         let progress = Progress { step: 0, total_steps: 10, steps_per_epoch: 5 };
         let out = over(devices, || model.step(&batch, &progress));
         let loss = out.loss.clone().into_scalar::<f32>();
-        let gradients = values(&model, Some(&GradientsParams::from_grads(out.loss.backward(), &model)));
+        let gradients = values(&model, Some(&GradientsParams::from_grads(out.loss.backward(), &model))).0;
         let optimizer = OptimizerConfig::AdamW { weight_decay: 1e-4, beta1: 0.9, beta2: 0.999 };
         let schedule = Schedule { peak: 1e-3, min: 0.0, warmup_steps: 0, total_steps: 10, steps_per_epoch: 5 };
         let mut trainer = Trainer::new(model, &optimizer, schedule).data_parallel(devices.to_vec());
         trainer.step(&batch);
         trainer.step(&batch);
-        (loss, gradients, values(trainer.model(), None))
+        (loss, gradients, values(trainer.model(), None).0)
     }
 
     /// Two shards of 4 images give the step of one batch of 8: contrastive negatives and VICReg's
@@ -173,8 +155,9 @@ mod tests {
             "name = 'vicreg'\nexpander = { dims = [32, 32] }",
             "name = 'byol'\nprojector = { dims = [32, 16] }\npredictor = { dims = [32, 16] }",
         ] {
-            let (loss, gradients, weights) = two_steps(method, &[]);
-            let (split_loss, split_gradients, split_weights) = two_steps(method, &[device.clone(), device.clone()]);
+            let model = model(method, &device);
+            let (loss, gradients, weights) = two_steps(model.clone(), &[]);
+            let (split_loss, split_gradients, split_weights) = two_steps(model, &[device.clone(), device.clone()]);
             let what = method.lines().next().unwrap();
             assert!((split_loss - loss).abs() <= 1e-5 * loss.abs().max(1.0), "{what}: loss {split_loss} split, {loss} whole");
             let gradient_error = relative_error(&split_gradients, &gradients);

@@ -3,9 +3,13 @@
 
 pub mod data_parallel;
 pub mod optim;
+pub mod precision;
 pub mod schedule;
+#[cfg(test)]
+mod testing;
 
 pub use optim::OptimizerConfig;
+pub use precision::Precision;
 pub use schedule::Schedule;
 
 use burn::module::{Module, ModuleVisitor, Param};
@@ -33,6 +37,9 @@ pub struct StepStats {
     /// L2 norm of all trainable parameters' gradients together, before the optimiser step.
     /// NaN or infinite when backpropagation blew up, even if the loss itself is finite.
     pub grad_norm: f32,
+    /// f16 only: the gradients overflowed at the loss scale, so the optimiser step was skipped and
+    /// the scale halved (a NaN `grad_norm` then is no divergence, unless the scale is down to 1).
+    pub skipped: bool,
 }
 
 /// A model and its optimiser.
@@ -44,11 +51,23 @@ pub struct Trainer {
     pub step: usize,
     /// The devices each step's batch is split over (the model on the first); empty: no split.
     devices: Vec<Device>,
+    /// The type the steps compute in; the model's weights stay f32.
+    precision: Precision,
+    /// f16's loss scale (see [`precision`]).
+    pub loss_scale: precision::LossScale,
 }
 
 impl Trainer {
     pub fn new(model: Model, optimizer: &OptimizerConfig, schedule: Schedule) -> Self {
-        Self { model: Some(model), optimizer: optimizer.init(), schedule, step: 0, devices: Vec::new() }
+        Self {
+            model: Some(model),
+            optimizer: optimizer.init(),
+            schedule,
+            step: 0,
+            devices: Vec::new(),
+            precision: Precision::F32,
+            loss_scale: Default::default(),
+        }
     }
 
     pub fn model(&self) -> &Model {
@@ -63,6 +82,13 @@ impl Trainer {
     /// first): see [`data_parallel`].
     pub fn data_parallel(mut self, devices: Vec<Device>) -> Self {
         self.devices = devices;
+        self
+    }
+
+    /// Computes every step in `precision` (see [`precision`]); check it with
+    /// [`Precision::check`] first.
+    pub fn precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
         self
     }
 
@@ -93,22 +119,32 @@ impl Trainer {
     pub fn step_deferred(&mut self, batch: &TensorBatch) -> PendingStats {
         let model = self.model.take().expect("the model is only taken during a step");
         let progress = self.progress();
-        let out = data_parallel::over(&self.devices, || model.step(batch, &progress));
+        let half = (self.precision != Precision::F32).then(|| precision::half_copy(&model, self.precision.dtype()));
+        let out = data_parallel::over(&self.devices, || half.as_ref().unwrap_or(&model).step(batch, &progress));
         // Every logged number in one tensor, so that reading them is one transfer.
         let mut logged = vec![out.loss.clone().detach().inner()];
         logged.extend(out.terms.iter().map(|(_, t)| t.clone().detach().inner()));
         let embedding_dims = out.embedding.dims()[1];
         logged.push(normalized_dimension_std(out.embedding.detach()).inner());
-        let grads = GradientsParams::from_grads(out.loss.backward(), &model);
-        logged.push(gradient_norm(&model, &grads));
+        let scale = if self.precision == Precision::F16 { self.loss_scale.scale } else { 1.0 };
+        let mut grads = GradientsParams::from_grads((out.loss * scale).backward(), &model);
+        if scale != 1.0 {
+            grads = precision::unscale(&model, grads, scale);
+        }
+        let norm = gradient_norm(&model, &grads);
+        logged.push(norm.clone());
         let lr = self.schedule.lr(self.step);
-        self.model = Some(self.optimizer.step(lr, model, grads).after_step(&progress));
+        // f16: a step whose gradients overflowed is skipped (this reads the norm at once).
+        let apply = self.precision != Precision::F16 || self.loss_scale.update(norm.into_scalar::<f32>() * scale);
+        self.model = Some(if apply { self.optimizer.step(lr, model, grads).after_step(&progress) } else { model });
+        let skipped = !apply && scale > 1.0;
         let pending = PendingStats {
             step: self.step,
             lr,
             term_names: out.terms.iter().map(|(name, _)| *name).collect(),
             embedding_dims,
             values: Tensor::cat(logged, 0),
+            skipped,
         };
         self.step += 1;
         pending
@@ -123,6 +159,7 @@ pub struct PendingStats {
     term_names: Vec<&'static str>,
     embedding_dims: usize,
     values: Tensor<1>,
+    skipped: bool,
 }
 
 impl PendingStats {
@@ -150,6 +187,7 @@ impl PendingStats {
             embedding_std: dimension_std.iter().sum::<f32>() / self.embedding_dims as f32,
             embedding_dimension_std: dimension_std,
             grad_norm: values[values.len() - 1],
+            skipped: self.skipped,
         }
     }
 }

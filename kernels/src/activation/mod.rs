@@ -22,6 +22,9 @@ use crate::flex::{contiguous, flex_tensor, last_dim, on_flex_f32, values};
 /// Softmax along `dim`: along the last axis in training on the CPU backend through
 /// [`softmax`](mod@softmax); otherwise burn's.
 pub fn softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
+    if let Some(dtype) = crate::norm::half(&x) {
+        return softmax(x.cast(burn::tensor::DType::F32), dim).cast(dtype);
+    }
     if dim + 1 == D && x.device().is_autodiff() && on_flex_f32(&x) {
         Tensor::from_dispatch(Dispatch::fused_softmax(x.into_dispatch()))
     } else {

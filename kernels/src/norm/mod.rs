@@ -16,8 +16,9 @@ use burn::backend::autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::module::{Module, ModuleMapper, Param};
 use burn::nn::{BatchNorm, LayerNorm};
-use burn::tensor::{Shape, Tensor};
+use burn::tensor::{DType, Shape, Tensor};
 
 use crate::flex::{contiguous, flex_tensor, last_dim, on_flex_f32, values};
 use batch_norm::Epilogue;
@@ -26,6 +27,9 @@ use batch_norm::Epilogue;
 /// through [`batch_norm`](mod@batch_norm)'s kernels (two passes forward, two backward), with the running
 /// statistics updated as burn's `BatchNorm` updates them; otherwise burn's own.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    if let Some(dtype) = half(&x) {
+        return batch_norm(&in_f32(bn), x.cast(DType::F32)).cast(dtype);
+    }
     if !trains_on_flex(bn, &x) {
         return bn.forward(x);
     }
@@ -38,6 +42,9 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
 /// `relu(bn.forward(x) + residual)` (no addition without a residual): the end of a ResNet block
 /// and of most convolutions in one pass, where [`batch_norm()`] applies; otherwise burn's.
 pub fn batch_norm_relu(bn: &BatchNorm, x: Tensor<4>, residual: Option<Tensor<4>>) -> Tensor<4> {
+    if let Some(dtype) = half(&x) {
+        return batch_norm_relu(&in_f32(bn), x.cast(DType::F32), residual.map(|r| r.cast(DType::F32))).cast(dtype);
+    }
     if !trains_on_flex(bn, &x) {
         let y = bn.forward(x);
         return burn::tensor::activation::relu(match residual {
@@ -52,6 +59,24 @@ pub fn batch_norm_relu(bn: &BatchNorm, x: Tensor<4>, residual: Option<Tensor<4>>
     };
     update_running_statistics(bn, mean, variance);
     Tensor::from_dispatch(output)
+}
+
+/// The half-precision type of `x` (bf16, f16), if it has one: mixed-precision models normalise
+/// in f32 (statistics of many half values lose too much), then return to the half type.
+pub fn half<const D: usize>(x: &Tensor<D>) -> Option<DType> {
+    matches!(x.dtype(), DType::BF16 | DType::F16).then(|| x.dtype())
+}
+
+/// `module` with every float parameter in f32, cast differentiably (a normalisation layer of a
+/// half-precision model, which keeps its running statistics in f32).
+pub fn in_f32<M: Module>(module: &M) -> M {
+    struct ToF32;
+    impl ModuleMapper for ToF32 {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            param.map(|value| if value.dtype() == DType::F32 { value } else { value.cast(DType::F32) })
+        }
+    }
+    module.clone().map(&mut ToF32)
 }
 
 /// Whether `bn` normalises `x` with the batch's statistics on the CPU backend, where the kernels
@@ -264,6 +289,9 @@ fn batch_norm_tracked<C: CheckpointStrategy, const N: usize>(
 /// caller passes the one it configured): in training on the CPU backend through
 /// [`layer_norm`](mod@layer_norm); otherwise burn's (whose CPU inference path is already one pass).
 pub fn layer_norm<const D: usize>(norm: &LayerNorm, x: Tensor<D>, epsilon: f64) -> Tensor<D> {
+    if let Some(dtype) = half(&x) {
+        return layer_norm(&in_f32(norm), x.cast(DType::F32), epsilon).cast(dtype);
+    }
     match &norm.beta {
         Some(beta) if x.device().is_autodiff() && on_flex_f32(&x) => {
             let (y, _, _) =
@@ -451,8 +479,8 @@ mod tests {
     fn layer_norm_matches_burn_with_gradients() {
         let device = Device::flex().autodiff();
         let mut norm = LayerNormConfig::new(24).with_epsilon(1e-6).init(&device);
-        norm.gamma = burn::module::Param::from_tensor(Tensor::<1>::random([24], Distribution::Normal(1.0, 0.5), &device));
-        norm.beta = Some(burn::module::Param::from_tensor(Tensor::<1>::random([24], Distribution::Normal(0.0, 0.5), &device)));
+        norm.gamma = Param::from_tensor(Tensor::<1>::random([24], Distribution::Normal(1.0, 0.5), &device));
+        norm.beta = Some(Param::from_tensor(Tensor::<1>::random([24], Distribution::Normal(0.0, 0.5), &device)));
         let x = strided_input(&device, 3.0);
         let (ours, theirs) = (x.clone().require_grad(), x.require_grad());
         let (y_ours, y_theirs) = (layer_norm(&norm, ours.clone(), 1e-6), norm.forward(theirs.clone()));

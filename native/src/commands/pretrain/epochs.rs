@@ -63,8 +63,11 @@ pub fn train(session: &mut Session, args: &Args) -> Result<Training> {
             for (name, value) in &stats.terms {
                 record[*name] = json!(value);
             }
+            if stats.skipped {
+                record["skipped"] = json!(true);
+            }
             run_dir.log(record)?;
-            if !stats.loss.is_finite() || !stats.grad_norm.is_finite() {
+            if !stats.skipped && (!stats.loss.is_finite() || !stats.grad_norm.is_finite()) {
                 run_dir.flush()?;
                 return Err(diverged(&stats, last_checkpoint.as_deref()));
             }

@@ -294,7 +294,8 @@ impl Session {
         let knn = KnnConfig { k: recipe.eval.knn_k, temperature: recipe.eval.knn_temperature };
         let model = recipe.method.init(&recipe.backbone, &train_device)?;
         let steps_per_epoch = train.len() / recipe.train.batch_size;
-        let mut trainer = Trainer::new(model, &recipe.optimizer, recipe.train.schedule(steps_per_epoch));
+        recipe.train.precision.check(&device)?;
+        let mut trainer = Trainer::new(model, &recipe.optimizer, recipe.train.schedule(steps_per_epoch)).precision(recipe.train.precision);
         if devices.len() > 1 {
             trainer = trainer.data_parallel(devices.iter().map(|d| d.clone().autodiff()).collect());
         }
@@ -319,7 +320,10 @@ impl Session {
             recipe.train.epochs,
             if recipe.train.epochs == 1 { "" } else { "s" },
             steps_per_epoch,
-            recipe.optimizer.name(),
+            match recipe.train.precision {
+                jem_core::train::Precision::F32 => recipe.optimizer.name().to_string(),
+                precision => format!("{} in {}", recipe.optimizer.name(), precision.name()),
+            },
             match &args.devices {
                 Some(list) => format!("{} devices {list}", args.device),
                 None => args.device.clone(),
