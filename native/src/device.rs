@@ -2,13 +2,13 @@
 //! `--devices` (which of that backend's devices).
 
 use anyhow::{Result, bail};
-use burn::tensor::Device;
+use burn::tensor::{Device, DeviceKind};
 
 /// The device named on the command line (without autodiff).
 pub fn parse(name: &str) -> Result<Device> {
     match name {
         "cpu" => Ok(Device::flex()),
-        "wgpu" => wgpu(WgpuDevice::Default),
+        "wgpu" => wgpu(DeviceKind::DefaultDevice),
         "cuda" => cuda(0),
         other => bail!("unknown --device '{other}'; choose cpu, wgpu or cuda"),
     }
@@ -26,9 +26,9 @@ pub fn parse_list(name: &str, list: &str) -> Result<Vec<Device>> {
             match name {
                 "cuda" => cuda(index()?),
                 "wgpu" => wgpu(match item {
-                    "default" => WgpuDevice::Default,
-                    "cpu" => WgpuDevice::Cpu,
-                    _ => WgpuDevice::Discrete(index()?),
+                    "default" => DeviceKind::DefaultDevice,
+                    "cpu" => DeviceKind::Cpu,
+                    _ => DeviceKind::DiscreteGpu(index()?),
                 }),
                 "cpu" => bail!("--devices splits batches over GPUs: use it with --device wgpu or --device cuda"),
                 other => bail!("unknown --device '{other}'; choose cpu, wgpu or cuda"),
@@ -41,14 +41,6 @@ pub fn parse_list(name: &str, list: &str) -> Result<Vec<Device>> {
     Ok(devices)
 }
 
-/// Which wgpu device.
-#[cfg_attr(not(feature = "wgpu"), allow(dead_code))]
-enum WgpuDevice {
-    Default,
-    Cpu,
-    Discrete(usize),
-}
-
 fn not_compiled(name: &str) -> anyhow::Error {
     anyhow::anyhow!(
         "--device {name}: this jem was built without the '{name}' backend; rebuild with `cargo build --release -p jem --features {name}`"
@@ -58,12 +50,11 @@ fn not_compiled(name: &str) -> anyhow::Error {
 /// burn's wgpu device, once it has run a kernel: without any adapter wgpu panics at the first
 /// operation, deep inside the training loop; here that becomes a message saying what to install.
 #[cfg(feature = "wgpu")]
-fn wgpu(which: WgpuDevice) -> Result<Device> {
-    use burn::tensor::DeviceKind;
-    let (kind, name) = match which {
-        WgpuDevice::Default => (DeviceKind::DefaultDevice, String::new()),
-        WgpuDevice::Cpu => (DeviceKind::Cpu, " (the software adapter)".into()),
-        WgpuDevice::Discrete(index) => (DeviceKind::DiscreteGpu(index), format!(" (discrete GPU {index})")),
+fn wgpu(kind: DeviceKind) -> Result<Device> {
+    let name = match kind {
+        DeviceKind::Cpu => " (the software adapter)".to_string(),
+        DeviceKind::DiscreteGpu(index) => format!(" (discrete GPU {index})"),
+        _ => String::new(),
     };
     let device = Device::wgpu(kind);
     let probe = device.clone();
@@ -82,7 +73,7 @@ fn wgpu(which: WgpuDevice) -> Result<Device> {
 }
 
 #[cfg(not(feature = "wgpu"))]
-fn wgpu(_: WgpuDevice) -> Result<Device> {
+fn wgpu(_: DeviceKind) -> Result<Device> {
     Err(not_compiled("wgpu"))
 }
 
