@@ -489,6 +489,20 @@ fn bench_train_reports_the_median_step_as_json() {
     }
     let o = jem(&["bench", "train", "--method", "mae", "--steps", "1"]);
     assert!(!o.status.success() && stderr(&o).contains("mae"), "{}", stderr(&o));
+    // A method's step in bf16 with the ImageNet stem (the GPU check's ResNet-50 step, small).
+    let args = ["bench", "train", "--model", "resnet18", "--width", "4", "--batch", "4", "--size", "64", "--steps", "1"];
+    let o = jem(&[&args[..], &["--threads", "1", "--method", "simclr", "--stem", "imagenet", "--precision", "bf16", "--json"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let record: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!((record["precision"].as_str(), record["stem"].as_str()), (Some("bf16"), Some("imagenet")), "{record}");
+    for (extra, message) in [
+        (&["--precision", "f8"][..], "--precision f8: choose f32, bf16 or f16"),
+        (&["--stem", "tiny"], "--stem tiny: choose cifar or imagenet"),
+        (&["--precision", "bf16"], "the reference step runs in f32"),
+    ] {
+        let o = jem(&[&args[..], extra].concat());
+        assert!(!o.status.success() && stderr(&o).contains(message), "{extra:?}: {}", stderr(&o));
+    }
 }
 
 #[test]

@@ -8,7 +8,8 @@
 //!
 //! On a machine without a GPU, a software Vulkan driver runs the shaders: Mesa's lavapipe
 //! (Debian `mesa-vulkan-drivers`, which `.ci/run` installs). The tests say "skipped" when no
-//! Vulkan/Metal/DX12/GL adapter exists at all.
+//! Vulkan/Metal/DX12/GL adapter exists at all. With `JEM_TEST_BACKEND=cuda` (tests built with
+//! `--features cuda`) the same tests run on burn's CUDA backend instead, and fail without a GPU.
 
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
@@ -45,22 +46,52 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// burn's wgpu device when an adapter exists (one that runs a kernel and reads it back).
+/// The GPU backend under test: burn's `wgpu` unless `JEM_TEST_BACKEND=cuda` (a jem built with
+/// `--features cuda`, on an NVIDIA machine: `bench/gpu.sh`).
+fn backend() -> &'static str {
+    static BACKEND: OnceLock<&'static str> = OnceLock::new();
+    BACKEND.get_or_init(|| match std::env::var("JEM_TEST_BACKEND").as_deref() {
+        Ok("cuda") if cfg!(feature = "cuda") => "cuda",
+        Ok("cuda") => panic!("JEM_TEST_BACKEND=cuda: build the tests with `--features cuda`"),
+        Ok("wgpu") | Err(_) => "wgpu",
+        Ok(other) => panic!("JEM_TEST_BACKEND={other}: choose wgpu or cuda"),
+    })
+}
+
+/// The backend's first and second device (`second` = wgpu's software adapter, CUDA's GPU 1), as
+/// the CLI's `--devices` names them, and the devices themselves.
+fn device_names(second: bool) -> &'static str {
+    match (backend(), second) {
+        ("cuda", false) => "0",
+        ("cuda", true) => "1",
+        (_, false) => "default",
+        (_, true) => "cpu",
+    }
+}
+
+fn device(second: bool) -> Device {
+    match backend() {
+        #[cfg(feature = "cuda")]
+        "cuda" => Device::cuda(usize::from(second)),
+        _ => Device::wgpu(if second { DeviceKind::Cpu } else { DeviceKind::DefaultDevice }),
+    }
+}
+
+/// Whether `device` runs a kernel and reads it back (burn panics at the first operation on a
+/// device that does not exist).
+fn runs(device: &Device) -> bool {
+    std::panic::catch_unwind(|| Tensor::<1>::from_floats([1.0, 2.0, 3.0], device).sum().into_scalar::<f32>() == 6.0).unwrap_or(false)
+}
+
+/// The backend's first device when it exists.
 fn gpu() -> Option<Device> {
     static PROBE: OnceLock<bool> = OnceLock::new();
-    let works = *PROBE.get_or_init(|| {
-        std::panic::catch_unwind(|| {
-            let device = Device::wgpu(DeviceKind::DefaultDevice);
-            let x = Tensor::<1>::from_floats([1.0, 2.0, 3.0], &device);
-            x.sum().into_scalar::<f32>() == 6.0
-        })
-        .unwrap_or(false)
-    });
-    if !works {
+    if !*PROBE.get_or_init(|| runs(&device(false))) {
+        assert_ne!(backend(), "cuda", "JEM_TEST_BACKEND=cuda, but CUDA device 0 does not run a kernel");
         eprintln!("skipped: no GPU adapter (install a Vulkan driver, e.g. Debian's mesa-vulkan-drivers)");
         return None;
     }
-    Some(Device::wgpu(DeviceKind::DefaultDevice))
+    Some(device(false))
 }
 
 /// Lazily initialised parameters take their values now, so that moving a module to another
@@ -257,9 +288,9 @@ fn every_method_trains_the_same_on_the_gpu_as_on_the_cpu() {
 fn two_gpu_devices_take_the_step_of_one_device() {
     let _serial = one_at_a_time();
     let Some(gpu) = gpu() else { return };
-    let second = Device::wgpu(DeviceKind::Cpu);
-    if std::panic::catch_unwind(|| Tensor::<1>::from_floats([1.0, 2.0], &second).sum().into_scalar::<f32>()).is_err() {
-        eprintln!("skipped: wgpu has only one device here");
+    let second = device(true);
+    if !runs(&second) {
+        eprintln!("skipped: {} has only one device here", backend());
         return;
     }
     let (cpu, gpus) = (Device::flex().autodiff(), [gpu.autodiff(), second.autodiff()]);
@@ -285,7 +316,8 @@ fn two_gpu_devices_take_the_step_of_one_device() {
 #[test]
 fn a_run_on_two_devices_resumes_on_one() {
     let _serial = one_at_a_time();
-    if gpu().is_none() {
+    if gpu().is_none() || !runs(&device(true)) {
+        eprintln!("skipped: {} needs two devices", backend());
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -306,6 +338,7 @@ fn a_run_on_two_devices_resumes_on_one() {
     };
     let recipe = dir.path().join("vicreg.toml");
     let (recipe, run_path) = (recipe.to_str().unwrap(), run.to_str().unwrap());
+    let devices = format!("{},{}", device_names(false), device_names(true));
     let out = jem(&[
         "pretrain",
         "--recipe",
@@ -313,15 +346,15 @@ fn a_run_on_two_devices_resumes_on_one() {
         "--out",
         run_path,
         "--device",
-        "wgpu",
+        backend(),
         "--devices",
-        "default,cpu",
+        &devices,
         "--quiet",
         "--stop-after",
         "3",
     ]);
-    assert!(out.contains("wgpu devices default,cpu") && out.contains("interrupted after step 3"), "{out}");
-    let out = jem(&["pretrain", "--resume", run_path, "--device", "wgpu", "--quiet"]);
+    assert!(out.contains(&format!("{} devices {devices}", backend())) && out.contains("interrupted after step 3"), "{out}");
+    let out = jem(&["pretrain", "--resume", run_path, "--device", backend(), "--quiet"]);
     assert!(out.contains("at epoch 0 (step 3)") && out.contains("epoch 2/2"), "{out}");
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     let steps: Vec<&str> = metrics.lines().filter(|l| l.contains("\"step\"")).collect();

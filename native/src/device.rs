@@ -41,22 +41,19 @@ pub fn parse_list(name: &str, list: &str) -> Result<Vec<Device>> {
     Ok(devices)
 }
 
+#[cfg(not(all(feature = "wgpu", feature = "cuda")))]
 fn not_compiled(name: &str) -> anyhow::Error {
-    anyhow::anyhow!(
-        "--device {name}: this jem was built without the '{name}' backend; rebuild with `cargo build --release -p jem --features {name}`"
-    )
+    let build = match name {
+        "cuda" => "bash bench/build-cuda.sh".to_string(),
+        _ => format!("cargo build --release -p jem --features {name}"),
+    };
+    anyhow::anyhow!("--device {name}: this jem was built without the '{name}' backend; rebuild it with `{build}`")
 }
 
-/// burn's wgpu device, once it has run a kernel: without any adapter wgpu panics at the first
-/// operation, deep inside the training loop; here that becomes a message saying what to install.
-#[cfg(feature = "wgpu")]
-fn wgpu(kind: DeviceKind) -> Result<Device> {
-    let name = match kind {
-        DeviceKind::Cpu => " (the software adapter)".to_string(),
-        DeviceKind::DiscreteGpu(index) => format!(" (discrete GPU {index})"),
-        _ => String::new(),
-    };
-    let device = Device::wgpu(kind);
+/// `device`, once it has run a kernel: a missing GPU or driver makes burn panic at the first
+/// operation, deep inside the training loop; here that becomes `missing`, a message saying why.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn working(device: Device, missing: impl FnOnce() -> String) -> Result<Device> {
     let probe = device.clone();
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
@@ -65,11 +62,23 @@ fn wgpu(kind: DeviceKind) -> Result<Device> {
     std::panic::set_hook(report);
     match works {
         Ok(true) => Ok(device),
-        _ => bail!(
+        _ => bail!(missing()),
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu(kind: DeviceKind) -> Result<Device> {
+    let name = match kind {
+        DeviceKind::Cpu => " (the software adapter)".to_string(),
+        DeviceKind::DiscreteGpu(index) => format!(" (discrete GPU {index})"),
+        _ => String::new(),
+    };
+    working(Device::wgpu(kind), || {
+        format!(
             "--device wgpu{name}: no such GPU adapter works here (wgpu needs Vulkan, Metal, DX12 or OpenGL); \
              on Linux without a GPU, Mesa's software Vulkan driver runs it slowly (Debian: apt-get install mesa-vulkan-drivers)"
-        ),
-    }
+        )
+    })
 }
 
 #[cfg(not(feature = "wgpu"))]
@@ -79,7 +88,9 @@ fn wgpu(_: DeviceKind) -> Result<Device> {
 
 #[cfg(feature = "cuda")]
 fn cuda(index: usize) -> Result<Device> {
-    Ok(Device::cuda(index))
+    working(Device::cuda(index), || {
+        format!("--device cuda: CUDA device {index} does not work here (it needs an NVIDIA GPU, its driver and NVRTC)")
+    })
 }
 
 #[cfg(not(feature = "cuda"))]

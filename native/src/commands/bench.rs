@@ -11,7 +11,7 @@ use jem_core::data::batch::TensorBatch;
 use jem_core::data::shapes::Shapes;
 use jem_core::method::MethodConfig;
 use jem_core::model::{Backbone, BackboneConfig, Stem};
-use jem_core::train::{OptimizerConfig, Schedule, Trainer};
+use jem_core::train::{OptimizerConfig, Precision, Schedule, Trainer};
 
 use crate::loader::augment_parallel;
 
@@ -155,10 +155,14 @@ pub fn loader(args: LoaderArgs) -> Result<()> {
     one random [B, 3, 32, 32] batch. Compare: python3 bench/torch_train_step.py --batch 64 --width 64 --threads 2\n\
     (setup once: bash bench/setup-torch.sh; docs/performance.md has the full protocol)")]
 pub struct TrainArgs {
-    /// Backbone: resnet18, resnet34, resnet50 (CIFAR stem), convnet, or vit_tiny, vit_small,
-    /// vit_base (position embeddings for `--size`).
+    /// Backbone: resnet18, resnet34, resnet50, convnet, or vit_tiny, vit_small, vit_base
+    /// (position embeddings for `--size`).
     #[arg(long, default_value = "resnet18")]
     model: String,
+    /// ResNet stem: `cifar` (3×3 convolution, no max-pool: 32-px images) or `imagenet` (7×7/2
+    /// convolution and max-pool: 224-px images).
+    #[arg(long, default_value = "cifar")]
+    stem: String,
     /// ViT patch side in pixels.
     #[arg(long, default_value_t = 4)]
     patch: usize,
@@ -186,6 +190,10 @@ pub struct TrainArgs {
     threads: Option<usize>,
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Type the forward and backward passes compute in (a method's step, as `train.precision`):
+    /// f32, bf16 or f16.
+    #[arg(long, default_value = "f32")]
+    precision: String,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -202,16 +210,22 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let threads = use_threads(args.threads)?;
     let device = crate::device::parse(&args.device)?.autodiff();
     device.seed(0);
+    let precision: Precision = serde_json::from_value(serde_json::Value::String(args.precision.clone()))
+        .map_err(|_| anyhow::anyhow!("--precision {}: choose f32, bf16 or f16", args.precision))?;
+    precision.check(&device)?;
+    let stem: Stem = serde_json::from_value(serde_json::Value::String(args.stem.clone()))
+        .map_err(|_| anyhow::anyhow!("--stem {}: choose cifar or imagenet", args.stem))?;
     let backbone = BackboneConfig {
         arch: args.model.clone(),
         width: args.width,
-        stem: Stem::Cifar,
+        stem,
         patch_size: args.patch,
         image_size: args.size,
         ..Default::default()
     };
     let random = || Tensor::<4>::random([args.batch, 3, args.size, args.size], Distribution::Normal(0.0, 1.0), &device);
     let (views, mut step): (usize, Box<dyn FnMut() -> f32>) = if args.method == "reference" {
+        anyhow::ensure!(precision == Precision::F32, "--precision {}: the reference step runs in f32; name a --method", precision.name());
         let backbone = backbone.init(&device).map_err(anyhow::Error::msg)?;
         let head = LinearConfig::new(backbone.feature_dim(), 128).init(&device);
         let mut net = Some(ReferenceNet { backbone, head });
@@ -234,7 +248,8 @@ pub fn train(args: TrainArgs) -> Result<()> {
             model,
             &OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 0.0 },
             Schedule { peak: 0.01, min: 0.01, warmup_steps: 0, total_steps: 1, steps_per_epoch: 1 },
-        );
+        )
+        .precision(precision);
         let batch = TensorBatch::from_views((0..args.views).map(|_| random()).collect());
         (args.views, Box::new(move || trainer.step(&batch).loss))
     };
@@ -246,15 +261,23 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let images_per_s = args.batch as f64 / median;
     if args.json {
         let record = serde_json::json!({
-            "impl": "jem", "model": args.model, "width": args.width, "batch": args.batch, "method": args.method,
+            "impl": "jem", "model": args.model, "stem": args.stem, "precision": precision.name(), "width": args.width, "batch": args.batch, "method": args.method,
             "views": views, "size": args.size, "threads": threads, "device": args.device,
             "step_s_median": (median * 1e6).round() / 1e6, "images_per_s": (images_per_s * 10.0).round() / 10.0,
         });
         println!("{record}");
     } else {
         println!(
-            "{} width {} ({}), batch {} × {views} view(s) of {} px, {threads} threads on {}: median step {:.3} s over {} steps, {images_per_s:.1} images/s",
-            args.model, args.width, args.method, args.batch, args.size, args.device, median, args.steps
+            "{} width {} ({}, {}), batch {} × {views} view(s) of {} px, {threads} threads on {}: median step {:.3} s over {} steps, {images_per_s:.1} images/s",
+            args.model,
+            args.width,
+            args.method,
+            precision.name(),
+            args.batch,
+            args.size,
+            args.device,
+            median,
+            args.steps
         );
     }
     Ok(())
