@@ -7,14 +7,14 @@
 #
 # 1. The GPU tests of tests/gpu.rs on CUDA (JEM_TEST_BACKEND=cuda): every shapes recipe, ResNet
 #    and ViT, two steps on CUDA against the CPU; evaluation; an f16 step against f32; with two
-#    GPUs, the data-parallel step and its resume.
+#    GPUs, the data-parallel step and its resume. Then `jem pretrain --device cuda` on shapes.
 # 2. The SimCLR training step, jem (`jem bench train --device cuda`) beside PyTorch eager
 #    (bench/torch_gpu_step.py): ResNet-18 (CIFAR stem, width 64, 32 px, batch 256) and ResNet-50
 #    (ImageNet stem, 224 px, batch 64), in f32 and bf16. One table at the end.
 #
 # Logs and JSON lines go to $OUT (when set) or test-output/gpu/. Within 8 minutes: the tests get
-# 180 s, each jem step 60 s (kernels compile and autotune during its warm-up steps), each
-# PyTorch step 30 s.
+# 180 s, the pretraining run 90 s, each jem step 60 s (kernels compile and autotune during its
+# warm-up steps), each PyTorch step 30 s; about 5 minutes when nothing times out.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-test-output/gpu}"
@@ -35,6 +35,11 @@ JEM_TEST_BACKEND=cuda timeout 180 target/gpu-test --test-threads=1 --nocapture 2
 tests=${PIPESTATUS[0]}
 echo "GPU tests: exit $tests in $((SECONDS - start)) s"
 
+echo "== jem pretrain on CUDA: VICReg on 2,048 shapes, kNN before and after"
+rm -rf target/gpu-run
+timeout 90 target/release/jem pretrain --device cuda --recipe recipes/browser/vicreg.toml --limit 2048 \
+  --out target/gpu-run --quiet 2>&1 | tee "$out/pretrain.txt"
+
 echo "== SimCLR step, jem and PyTorch"
 : >"$out/steps.jsonl"
 for config in "resnet18 32 256 cifar" "resnet50 224 64 imagenet"; do
@@ -47,12 +52,14 @@ for config in "resnet18 32 256 cifar" "resnet50 224 64 imagenet"; do
   done
 done
 
-python3 - "$out/steps.jsonl" "$tests" <<'PY'
+python3 - "$out/steps.jsonl" "$tests" "$out/pretrain.txt" <<'PY'
 import json, sys
 runs = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
 def find(impl, model, precision):
     return next((r for r in runs if r["impl"] == impl and r["model"] == model and r["precision"] == precision), None)
 print(f"\nGPU tests (tests/gpu.rs on CUDA): {'passed' if sys.argv[2] == '0' else 'FAILED, exit ' + sys.argv[2]}")
+knn = [line for line in open(sys.argv[3]) if "→ trained" in line]
+print("jem pretrain --device cuda:", knn[-1].strip() if knn else "no kNN result (see pretrain.txt)")
 print("\n| step | precision | jem ms | jem img/s | PyTorch ms | PyTorch img/s | jem / PyTorch time |")
 print("|---|---|---|---|---|---|---|")
 for model, what in [("resnet18", "SimCLR, ResNet-18 CIFAR, 32 px, batch 256"), ("resnet50", "SimCLR, ResNet-50, 224 px, batch 64")]:
