@@ -13,8 +13,8 @@
 #    (ImageNet stem, 224 px, batch 64), in f32 and bf16. One table at the end.
 #
 # Logs and JSON lines go to $OUT (when set) or test-output/gpu/. Within 8 minutes: the tests get
-# 180 s, the pretraining run 90 s, each jem step 60 s (kernels compile and autotune during its
-# warm-up steps), each PyTorch step 30 s; about 5 minutes when nothing times out.
+# 150 s, the pretraining run 60 s, each jem step 45 s (kernels compile and autotune during its
+# warm-up steps), each PyTorch step 20 s (7.8 minutes at most).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-test-output/gpu}"
@@ -31,13 +31,13 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | 
 
 echo "== GPU tests on CUDA"
 start=$SECONDS
-JEM_TEST_BACKEND=cuda timeout 180 target/gpu-test --test-threads=1 --nocapture 2>&1 | tee "$out/gpu-test.log"
+JEM_TEST_BACKEND=cuda timeout 150 target/gpu-test --test-threads=1 --nocapture 2>&1 | tee "$out/gpu-test.log"
 tests=${PIPESTATUS[0]}
 echo "GPU tests: exit $tests in $((SECONDS - start)) s"
 
 echo "== jem pretrain on CUDA: VICReg on 2,048 shapes, kNN before and after"
 rm -rf target/gpu-run
-timeout 90 target/release/jem pretrain --device cuda --recipe recipes/browser/vicreg.toml --limit 2048 \
+timeout 60 target/release/jem pretrain --device cuda --recipe recipes/browser/vicreg.toml --limit 2048 \
   --out target/gpu-run --quiet 2>&1 | tee "$out/pretrain.txt"
 
 echo "== SimCLR step, jem and PyTorch"
@@ -45,9 +45,9 @@ echo "== SimCLR step, jem and PyTorch"
 for config in "resnet18 32 256 cifar" "resnet50 224 64 imagenet"; do
   read -r model size batch stem <<<"$config"
   for precision in f32 bf16; do
-    timeout 60 target/release/jem bench train --device cuda --method simclr --model "$model" --stem "$stem" \
+    timeout 45 target/release/jem bench train --device cuda --method simclr --model "$model" --stem "$stem" \
       --size "$size" --batch "$batch" --precision "$precision" --steps 10 --json | tee -a "$out/steps.jsonl"
-    timeout 30 python3 bench/torch_gpu_step.py --model "$model" --size "$size" --batch "$batch" \
+    timeout 20 python3 bench/torch_gpu_step.py --model "$model" --size "$size" --batch "$batch" \
       --precision "$precision" --steps 10 | tee -a "$out/steps.jsonl"
   done
 done
