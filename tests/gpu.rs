@@ -58,8 +58,8 @@ fn backend() -> &'static str {
     })
 }
 
-/// The backend's first and second device (`second` = wgpu's software adapter, CUDA's GPU 1), as
-/// the CLI's `--devices` names them, and the devices themselves.
+/// The backend's first or second device (`second` = wgpu's software adapter, CUDA's GPU 1) as
+/// the CLI's `--devices` names it.
 fn device_names(second: bool) -> &'static str {
     match (backend(), second) {
         ("cuda", false) => "0",
@@ -69,6 +69,7 @@ fn device_names(second: bool) -> &'static str {
     }
 }
 
+/// The backend's first or second device.
 fn device(second: bool) -> Device {
     match backend() {
         #[cfg(feature = "cuda")]

@@ -210,11 +210,9 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let threads = use_threads(args.threads)?;
     let device = crate::device::parse(&args.device)?.autodiff();
     device.seed(0);
-    let precision: Precision = serde_json::from_value(serde_json::Value::String(args.precision.clone()))
-        .map_err(|_| anyhow::anyhow!("--precision {}: choose f32, bf16 or f16", args.precision))?;
+    let precision: Precision = recipe_value("--precision", &args.precision, "f32, bf16 or f16")?;
     precision.check(&device)?;
-    let stem: Stem = serde_json::from_value(serde_json::Value::String(args.stem.clone()))
-        .map_err(|_| anyhow::anyhow!("--stem {}: choose cifar or imagenet", args.stem))?;
+    let stem: Stem = recipe_value("--stem", &args.stem, "cifar or imagenet")?;
     let backbone = BackboneConfig {
         arch: args.model.clone(),
         width: args.width,
@@ -281,6 +279,11 @@ pub fn train(args: TrainArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A command-line value read as the recipe field of the same name is (its serde name).
+fn recipe_value<T: serde::de::DeserializeOwned>(flag: &str, value: &str, choices: &str) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(value.to_string())).map_err(|_| anyhow::anyhow!("{flag} {value}: choose {choices}"))
 }
 
 /// Sets the size of rayon's global pool, on which burn's CPU backend runs; returns it.
